@@ -1,0 +1,116 @@
+"""s3kv: an encrypted, compressed dict on S3, a local folder or memory.
+
+Plain Python::
+
+    import s3kv
+    conn = s3kv.connect(mode="local", path="data")
+    db = conn.collection("examples", password="secret")
+    db["k"] = {"a": 1}
+
+Streamlit::
+
+    import streamlit as st
+    from s3kv import S3KV
+    db = st.connection("my_kv", type=S3KV).collection("examples", "secret")
+
+Settings come from keyword arguments, then environment variables ``<name>_<param>``, then
+the ``[connections.<name>]`` table of ``.streamlit/secrets.toml``, then defaults.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from . import _s3kv
+from ._collection import Collection
+from ._errors import (
+    BackendError,
+    ConfigError,
+    ConflictError,
+    CorruptValueError,
+    Error,
+    InvalidKeyError,
+    NotFoundError,
+    UnsupportedError,
+    WrongPasswordError,
+)
+
+if TYPE_CHECKING:
+    from .streamlit import S3KV
+
+__version__: str = _s3kv.__version__
+
+
+def _reject_data(options: dict) -> None:
+    if options.get("data") is not None:
+        raise UnsupportedError(
+            "data= (a mapping of your own to hold the stored objects in mode dict) is not "
+            "supported yet; leave it out and mode dict keeps the values in memory"
+        )
+    options.pop("data", None)
+
+
+class Connection:
+    """A connection to one storage: an S3 bucket, a local folder or memory."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: _s3kv.Connection) -> None:
+        self._core = core
+
+    def collection(self, name: str, password: Optional[str] = None, **options: Any) -> Collection:
+        """Open the collection ``name``, a dict of str keys to values.
+
+        ``password`` (also accepted as the second positional argument) encrypts the collection;
+        ``salt`` and ``ttl`` may be given too. A wrong password raises
+        :class:`WrongPasswordError` here, not at the first read.
+        """
+        if password is not None:
+            options["password"] = password
+        return Collection(self._core.collection(name, options))
+
+    def describe(self) -> str:
+        """Where the data lives (backend kind and location), never a secret."""
+        return self._core.describe()
+
+    def __repr__(self) -> str:
+        return f"<s3kv connection to {self.describe()}>"
+
+
+def connect(name: Optional[str] = None, /, **kwargs: Any) -> Connection:
+    """Open a connection.
+
+    ``name`` names the settings to look up: environment variables ``<name>_<param>`` and the
+    ``[connections.<name>]`` table of ``.streamlit/secrets.toml``; keyword arguments win over
+    both. Parameters: ``mode`` (``"s3"``, ``"local"`` or ``"dict"``), ``password``, ``salt``,
+    ``ttl``, ``access_key``, ``secret_key``, ``session_token``, ``endpoint``, ``addressing``,
+    ``region``, ``bucket``, ``prefix``, ``path``, ``timeout``, ``connect_timeout``, ``retries``.
+    """
+    _reject_data(kwargs)
+    return Connection(_s3kv.connect(name, kwargs))
+
+
+def __getattr__(name: str) -> Any:
+    # Streamlit is optional: import the connection class only when it is asked for.
+    if name == "S3KV":
+        from .streamlit import S3KV
+
+        return S3KV
+    raise AttributeError(f"module 's3kv' has no attribute {name!r}")
+
+
+__all__ = [
+    "S3KV",
+    "BackendError",
+    "Collection",
+    "ConfigError",
+    "ConflictError",
+    "Connection",
+    "CorruptValueError",
+    "Error",
+    "InvalidKeyError",
+    "NotFoundError",
+    "UnsupportedError",
+    "WrongPasswordError",
+    "connect",
+]

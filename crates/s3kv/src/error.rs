@@ -1,0 +1,218 @@
+//! The facade's one error type: a kind that tells the caller what to do, and the context of
+//! the failed operation (collection, key, backend, operation), never a value or a secret.
+
+use std::fmt;
+
+/// What went wrong, as a caller acts on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The key does not exist.
+    NotFound,
+    /// The password does not open the collection, or a value needs a password not given.
+    WrongPassword,
+    /// A stored value or manifest is damaged, tampered with, or was written for another key.
+    Corrupt,
+    /// The configuration is incomplete or has a bad value.
+    Config,
+    /// A key or argument is not acceptable (empty, too long for the backend).
+    InvalidKey,
+    /// The backend or the stored format cannot do what was asked.
+    Unsupported,
+    /// A conditional write lost against another writer.
+    Conflict,
+    /// The backend failed or could not be reached; trying again later may help.
+    Backend,
+    /// A bug in s3kv: please report it.
+    Internal,
+}
+
+impl ErrorKind {
+    /// A short lowercase name, stable for programs that match on it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not found",
+            Self::WrongPassword => "wrong password",
+            Self::Corrupt => "corrupt",
+            Self::Config => "config",
+            Self::InvalidKey => "invalid key",
+            Self::Unsupported => "unsupported",
+            Self::Conflict => "conflict",
+            Self::Backend => "backend",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// Where an error happened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The operation the caller asked for, such as `get` or `open collection`.
+    pub operation: &'static str,
+    /// The collection, when there is one.
+    pub collection: Option<String>,
+    /// The key, when there is one.
+    pub key: Option<String>,
+    /// The backend, as `Backend::describe` names it.
+    pub backend: Option<String>,
+}
+
+/// An s3kv error: kind, message, context and the underlying cause.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    context: Context,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind` with a lowercase message and no context yet.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), context: Context::default(), source: None }
+    }
+
+    /// Attaches the underlying cause.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Names the operation, unless an inner layer already did.
+    #[must_use]
+    pub(crate) fn during(mut self, operation: &'static str) -> Self {
+        if self.context.operation.is_empty() {
+            self.context.operation = operation;
+        }
+        self
+    }
+
+    /// Names the collection.
+    #[must_use]
+    pub(crate) fn in_collection(mut self, collection: &str) -> Self {
+        self.context.collection.get_or_insert_with(|| collection.to_owned());
+        self
+    }
+
+    /// Names the key.
+    #[must_use]
+    pub(crate) fn for_key(mut self, key: &str) -> Self {
+        self.context.key.get_or_insert_with(|| key.to_owned());
+        self
+    }
+
+    /// Names the backend.
+    #[must_use]
+    pub(crate) fn on_backend(mut self, backend: String) -> Self {
+        self.context.backend.get_or_insert(backend);
+        self
+    }
+
+    /// What the caller should do about it.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message without context.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Where it happened.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Backend | ErrorKind::Conflict)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        let Context { operation, collection, key, backend } = &self.context;
+        let mut parts = Vec::new();
+        if !operation.is_empty() {
+            parts.push(format!("operation {operation}"));
+        }
+        if let Some(collection) = collection {
+            parts.push(format!("collection {collection:?}"));
+        }
+        if let Some(key) = key {
+            parts.push(format!("key {key:?}"));
+        }
+        if let Some(backend) = backend {
+            parts.push(format!("on {backend}"));
+        }
+        if !parts.is_empty() {
+            write!(f, " ({})", parts.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<s3kv_config::Error> for Error {
+    fn from(error: s3kv_config::Error) -> Self {
+        Self::new(ErrorKind::Config, error.to_string())
+    }
+}
+
+impl From<s3kv_store::Error> for Error {
+    fn from(error: s3kv_store::Error) -> Self {
+        use s3kv_store::ErrorKind as Store;
+        let kind = match error.kind() {
+            Store::NotFound => ErrorKind::NotFound,
+            Store::ConditionFailed => ErrorKind::Conflict,
+            Store::Unsupported => ErrorKind::Unsupported,
+            Store::InvalidPath => ErrorKind::InvalidKey,
+            Store::InvalidConfig => ErrorKind::Config,
+            Store::Unavailable | Store::PermissionDenied | Store::Other => ErrorKind::Backend,
+            // The store may grow kinds; until mapped, they are backend failures.
+            _ => ErrorKind::Backend,
+        };
+        // The store's message already says what failed and where; keeping it as the message
+        // (not as a source) keeps `Display` from saying it twice.
+        let backend = error.backend().to_owned();
+        Self::new(kind, error.to_string()).on_backend(backend)
+    }
+}
+
+impl From<s3kv_codec::Error> for Error {
+    fn from(error: s3kv_codec::Error) -> Self {
+        use s3kv_codec::Error as Codec;
+        let (kind, message) = match &error {
+            Codec::WrongKey => (
+                ErrorKind::WrongPassword,
+                "the password does not open this value (wrong password or wrong salt)".to_owned(),
+            ),
+            Codec::KeyRequired => (
+                ErrorKind::WrongPassword,
+                "this value is encrypted: open the collection with its password".to_owned(),
+            ),
+            Codec::NotEncrypted => (
+                ErrorKind::Corrupt,
+                "this value is not encrypted but the collection is: refusing an unauthenticated \
+                 value that anyone with write access to the storage could have planted"
+                    .to_owned(),
+            ),
+            Codec::Unsupported { .. } => {
+                (ErrorKind::Unsupported, "stored value uses a format this version cannot read".to_owned())
+            }
+            Codec::InvalidInput { .. } => (ErrorKind::Internal, "codec rejected its input".to_owned()),
+            _ => (ErrorKind::Corrupt, "stored value is unreadable".to_owned()),
+        };
+        Self::new(kind, message).with_source(error)
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,61 @@
+//! Values written by the original `st_s3kv_connection` library are read in place.
+
+use s3kv::{Connection, PayloadKind};
+use serde_json::json;
+
+use crate::backends::{loader, password};
+
+/// The original's objects, kept beside the codec's tests.
+fn vectors() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../s3kv-codec/tests/data/legacy")
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("folder");
+    for entry in std::fs::read_dir(from).expect("vectors") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copied");
+        }
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[tokio::test]
+async fn the_original_librarys_values_are_read_in_place() {
+    let folder = tempfile::tempdir().expect("folder");
+    copy_tree(&vectors(), folder.path());
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(vectors().join("MANIFEST.json")).expect("manifest"),
+    )
+    .expect("json");
+    let path = folder.path().to_string_lossy().into_owned();
+    let kwargs = json!({"mode": "local", "path": path}).as_object().cloned().expect("object");
+    let connection = Connection::open(loader(kwargs)).await.expect("opens");
+
+    let objects = manifest["objects"].as_array().expect("objects");
+    assert!(objects.len() >= 7);
+    for object in objects {
+        let name = object["collection"].as_str().expect("collection");
+        let secret = object["password"].as_str().expect("password");
+        let mut options = if secret.is_empty() { serde_json::Map::new() } else { password(secret) };
+        let salt = object["salt_hex"].as_str().expect("salt");
+        if !salt.is_empty() {
+            options.insert("salt".into(), salt.into());
+        }
+        let collection = connection.collection(name, options).await.expect("opens");
+        let key = object["key"].as_str().expect("key");
+        let value = collection.get(key).await.expect("readable").expect("present");
+        assert_eq!(value.kind, PayloadKind::Pickle);
+        assert!(value.legacy);
+        assert_eq!(sha256_hex(&value.data), object["pickle_sha256"].as_str().expect("sha"));
+        assert!(collection.keys().await.expect("keys").contains(&key.to_owned()));
+    }
+}

@@ -1,0 +1,7 @@
+//! The facade's behaviour suite: every test runs unchanged against memory, a local folder and,
+//! when `S3KV_TEST_ENDPOINT` names one, an S3 server.
+
+mod backends;
+mod behaviour;
+mod config;
+mod legacy;
