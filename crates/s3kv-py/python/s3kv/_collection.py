@@ -21,7 +21,7 @@ class Collection(MutableMapping):
 
     Reads and writes go straight to the storage: two collections opened on the same data see
     each other's writes. ``collection[key]`` raises :class:`s3kv.NotFoundError` (a
-    ``KeyError``) for a missing key. Iteration and :meth:`keys` give keys in UTF-8 byte order.
+    ``KeyError``) for a missing key. Iteration and :meth:`keys` give keys in UTF-8 byte order; :meth:`keys` returns a list.
     Two collections compare equal as mappings (same keys and values), as dicts do.
     """
 
@@ -89,6 +89,10 @@ class Collection(MutableMapping):
         lock = "encrypted" if self.encrypted else "not encrypted"
         return f"<s3kv collection {self.name!r}, {lock}>"
 
-    def key_list(self) -> List[str]:
-        """Every key as a list, in one listing of the storage."""
+    def keys(self) -> List[str]:  # type: ignore[override]
+        """Every key, in UTF-8 byte order, from one listing of the storage.
+
+        A list rather than a live view, as the original library returned: it is one request,
+        and it shows well in ``st.write``.
+        """
         return self._core.keys()

@@ -1,0 +1,119 @@
+"""The collection is a dict: every value goes in and comes out the same, in every mode."""
+
+import collections.abc
+
+import numpy as np
+import pytest
+
+import s3kv
+
+
+def test_a_collection_is_a_mutable_mapping(conn):
+    db = conn.collection("examples", password="secret")
+    assert isinstance(db, collections.abc.MutableMapping)
+    assert db.encrypted
+
+
+def test_the_issue_walkthrough_works(conn):
+    db = conn.collection("examples", password="secret")
+    db["k"] = {"a": 1}
+    assert db["k"] == {"a": 1}
+    assert "k" in db
+    assert len(db) == 1
+    assert list(db) == ["k"]
+    assert db.keys() == ["k"]
+    assert db.get("k", "default") == {"a": 1}
+    del db["k"]
+    assert "k" not in db
+    assert db.get("k", "default") == "default"
+    assert len(db) == 0
+
+
+@pytest.mark.parametrize("password", [None, "secret"])
+def test_values_of_every_kind_round_trip(conn, password):
+    db = conn.collection("values", password=password)
+    db["text"] = "🎈 héllo"
+    db["dict"] = {"name": "Boaty McBoatface", "launched": 2017}
+    db["array"] = np.array([42, 2501, 1337])
+    db["function"] = lambda x: f"Hello {x}!"
+    db["bytes"] = b"\x00\xff" * 10
+    db["bytearray"] = bytearray(b"abc")
+    db["memoryview"] = memoryview(b"xyz")
+    db["empty"] = b""
+    db["none"] = None
+    db["surrogate"] = "\udc80"
+
+    assert db["text"] == "🎈 héllo"
+    assert isinstance(db["text"], str)
+    assert db["dict"] == {"name": "Boaty McBoatface", "launched": 2017}
+    assert np.array_equal(db["array"], np.array([42, 2501, 1337]))
+    assert db["function"]("Boaty") == "Hello Boaty!"
+    assert db["bytes"] == b"\x00\xff" * 10
+    assert db["bytearray"] == b"abc" and type(db["bytearray"]) is bytes
+    assert db["memoryview"] == b"xyz" and type(db["memoryview"]) is bytes
+    assert db["empty"] == b""
+    assert db["none"] is None and "none" in db
+    assert db["surrogate"] == "\udc80"
+    assert sorted(db) == sorted(
+        ["text", "dict", "array", "function", "bytes", "bytearray", "memoryview", "empty",
+         "none", "surrogate"]
+    )
+
+
+def test_a_large_value_round_trips(conn):
+    db = conn.collection("big", password="secret")
+    value = "1234567890" * 1_000_000
+    db["big"] = value
+    assert db["big"] == value
+
+
+def test_mapping_methods_from_the_standard_mixins(conn):
+    db = conn.collection("mixins")
+    db.update({"a": 1, "b": 2})
+    assert db.setdefault("a", 5) == 1
+    assert db.setdefault("c", 3) == 3
+    assert db.pop("b") == 2
+    assert db.pop("b", "gone") == "gone"
+    assert dict(db.items()) == {"a": 1, "c": 3}
+    assert sorted(db.values()) == [1, 3]
+    assert db == {"a": 1, "c": 3}
+    db.clear()
+    assert len(db) == 0
+
+
+def test_a_missing_key_raises_key_error(conn):
+    db = conn.collection("missing")
+    with pytest.raises(KeyError) as caught:
+        db["nope"]
+    assert isinstance(caught.value, s3kv.NotFoundError)
+    assert isinstance(caught.value, s3kv.Error)
+    assert caught.value.key == "nope" and caught.value.collection == "missing"
+    with pytest.raises(s3kv.NotFoundError):
+        del db["nope"]
+
+
+def test_two_connections_see_each_others_writes(conn_kwargs):
+    if conn_kwargs["mode"] == "dict":
+        pytest.skip("mode dict keeps values in the connection's own memory")
+    first = s3kv.connect(**conn_kwargs).collection("shared", password="pw")
+    second = s3kv.connect(**conn_kwargs).collection("shared", password="pw")
+    first["k"] = [1, 2, 3]
+    assert second["k"] == [1, 2, 3]
+
+
+def test_keys_with_odd_characters_round_trip(conn):
+    db = conn.collection("odd")
+    keys = ["a/b", "a//b", "/lead", "trail/", "..", "+%?=# &", "ünï 🎈"]
+    for key in keys:
+        db[key] = key
+    assert sorted(db) == sorted(keys)
+    for key in keys:
+        assert db[key] == key
+
+
+def test_the_password_can_be_the_second_positional_argument(conn):
+    db = conn.collection("positional", "secret")
+    db["k"] = 1
+    assert db.encrypted
+    with pytest.raises(s3kv.WrongPasswordError):
+        conn.collection("positional", "other")
