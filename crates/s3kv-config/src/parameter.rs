@@ -1,0 +1,436 @@
+//! The accepted parameters: their names, defaults, what each allows, and how values parse.
+//!
+//! Every source hands values over in its own types: environment variables are always strings,
+//! TOML and JSON have numbers. Each parameter therefore parses from a [`Scalar`], so that
+//! `retries = 5`, `retries = "5"` and `my_kv_retries=5` all mean the same.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::value::{Dict, Value};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use crate::{Addressing, Mode, Secret, Settings};
+
+/// Every parameter name a source may set, in documentation order.
+///
+/// `data` is accepted for compatibility (the Python layer uses it in mode dict) and ignored here.
+pub const PARAMETERS: &[&str] = &[
+    "mode",
+    "password",
+    "salt",
+    "ttl",
+    "access_key",
+    "secret_key",
+    "session_token",
+    "endpoint",
+    "addressing",
+    "region",
+    "bucket",
+    "prefix",
+    "path",
+    "data",
+    "timeout",
+    "connect_timeout",
+    "retries",
+    "max_in_flight",
+];
+
+/// The names a secrets table accepts: every parameter, plus `type`, which Streamlit reads.
+pub(crate) const SECRETS_TABLE_NAMES: &[&str] = &[
+    "mode",
+    "password",
+    "salt",
+    "ttl",
+    "access_key",
+    "secret_key",
+    "session_token",
+    "endpoint",
+    "addressing",
+    "region",
+    "bucket",
+    "prefix",
+    "path",
+    "data",
+    "timeout",
+    "connect_timeout",
+    "retries",
+    "max_in_flight",
+    "type",
+];
+
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const DEFAULT_RETRIES: u32 = 3;
+pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 16;
+
+/// What the loader needs to know about one parameter.
+pub(crate) struct Parameter {
+    pub(crate) name: &'static str,
+    /// Secret values are never shown, not even in an error about them.
+    pub(crate) is_secret: bool,
+    /// Whether `<connection>_<name>` environment variables are read for it.
+    pub(crate) from_environment: bool,
+    /// What the parameter accepts, in words, for error messages.
+    pub(crate) expected: &'static str,
+}
+
+const A_STRING: &str = "a string";
+const A_DURATION: &str = "a number of seconds > 0, or a duration such as \"30s\" or \"2m\"";
+
+/// The parameters, in the order of [`PARAMETERS`].
+pub(crate) const TABLE: &[Parameter] = &[
+    parameter("mode", false, "one of \"s3\", \"local\", \"dict\""),
+    parameter("password", true, A_STRING),
+    parameter("salt", true, A_STRING),
+    parameter(
+        "ttl",
+        false,
+        "a number of seconds >= 0, or a duration such as \"10m\" or \"1h 30m\", or \"\" for none",
+    ),
+    parameter("access_key", false, A_STRING),
+    parameter("secret_key", true, A_STRING),
+    parameter("session_token", true, A_STRING),
+    parameter("endpoint", false, "an http:// or https:// URL, or \"\" for AWS"),
+    parameter("addressing", false, "one of \"auto\", \"path\", \"virtual\", or \"\" for auto"),
+    parameter("region", false, A_STRING),
+    parameter("bucket", false, A_STRING),
+    parameter("prefix", false, A_STRING),
+    parameter("path", false, A_STRING),
+    // The Python layer reads `data` (a mapping object); environment variables cannot carry one.
+    Parameter { name: "data", is_secret: false, from_environment: false, expected: "a mapping" },
+    parameter("timeout", false, A_DURATION),
+    parameter("connect_timeout", false, A_DURATION),
+    parameter("retries", false, "a whole number >= 0"),
+    parameter("max_in_flight", false, "a whole number >= 1"),
+];
+
+const fn parameter(name: &'static str, is_secret: bool, expected: &'static str) -> Parameter {
+    Parameter { name, is_secret, from_environment: true, expected }
+}
+
+/// The entry of `name`, if it is a parameter.
+pub(crate) fn find(name: &str) -> Option<&'static Parameter> {
+    TABLE.iter().find(|parameter| parameter.name == name)
+}
+
+/// The values used when no source sets a parameter, as one layer under all the others.
+///
+/// Parameters missing here (the optional ones) default to "not set".
+pub(crate) fn defaults() -> Dict {
+    let mut dict = Dict::new();
+    dict.insert("mode".into(), Value::from(Mode::default().as_str()));
+    dict.insert("addressing".into(), Value::from(Addressing::default().as_str()));
+    dict.insert("prefix".into(), Value::from(""));
+    dict.insert("path".into(), Value::from(""));
+    dict.insert("timeout".into(), Value::from(DEFAULT_TIMEOUT.as_secs()));
+    dict.insert("connect_timeout".into(), Value::from(DEFAULT_CONNECT_TIMEOUT.as_secs()));
+    dict.insert("retries".into(), Value::from(DEFAULT_RETRIES));
+    dict.insert("max_in_flight".into(), Value::from(DEFAULT_MAX_IN_FLIGHT));
+    dict
+}
+
+/// The merged parameters as figment extracts them; each field parses with its own rules.
+#[derive(Deserialize)]
+pub(crate) struct Raw {
+    #[serde(deserialize_with = "de_mode")]
+    mode: Mode,
+    #[serde(default, deserialize_with = "de_secret")]
+    password: Option<Secret>,
+    #[serde(default, deserialize_with = "de_secret")]
+    salt: Option<Secret>,
+    #[serde(default, deserialize_with = "de_ttl")]
+    ttl: Option<Duration>,
+    #[serde(default, deserialize_with = "de_optional_text")]
+    access_key: Option<String>,
+    #[serde(default, deserialize_with = "de_secret")]
+    secret_key: Option<Secret>,
+    #[serde(default, deserialize_with = "de_secret")]
+    session_token: Option<Secret>,
+    #[serde(default, deserialize_with = "de_endpoint")]
+    endpoint: Option<String>,
+    #[serde(deserialize_with = "de_addressing")]
+    addressing: Addressing,
+    #[serde(default, deserialize_with = "de_optional_text")]
+    region: Option<String>,
+    #[serde(default, deserialize_with = "de_optional_text")]
+    bucket: Option<String>,
+    #[serde(deserialize_with = "de_text")]
+    prefix: String,
+    #[serde(deserialize_with = "de_text")]
+    path: String,
+    #[serde(deserialize_with = "de_timeout")]
+    timeout: Duration,
+    #[serde(deserialize_with = "de_timeout")]
+    connect_timeout: Duration,
+    #[serde(deserialize_with = "de_retries")]
+    retries: u32,
+    #[serde(deserialize_with = "de_max_in_flight")]
+    max_in_flight: usize,
+}
+
+impl From<Raw> for Settings {
+    fn from(raw: Raw) -> Self {
+        Self {
+            mode: raw.mode,
+            password: raw.password,
+            salt: raw.salt,
+            ttl: raw.ttl,
+            access_key: raw.access_key,
+            secret_key: raw.secret_key,
+            session_token: raw.session_token,
+            endpoint: raw.endpoint,
+            addressing: raw.addressing,
+            region: raw.region,
+            bucket: raw.bucket,
+            prefix: raw.prefix,
+            path: PathBuf::from(raw.path),
+            timeout: raw.timeout,
+            connect_timeout: raw.connect_timeout,
+            retries: raw.retries,
+            max_in_flight: raw.max_in_flight,
+        }
+    }
+}
+
+/// One configuration value before it is given its parameter's type.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Scalar {
+    Text(String),
+    Integer(i128),
+    Float(f64),
+    Bool(bool),
+    Nothing,
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a string, a number or a boolean")
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Bool(value))
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Integer(value.into()))
+    }
+
+    fn visit_i128<E: de::Error>(self, value: i128) -> Result<Scalar, E> {
+        Ok(Scalar::Integer(value))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Integer(value.into()))
+    }
+
+    fn visit_u128<E: de::Error>(self, value: u128) -> Result<Scalar, E> {
+        i128::try_from(value).map(Scalar::Integer).map_err(|_| E::custom("integer too large"))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Float(value))
+    }
+
+    fn visit_char<E: de::Error>(self, value: char) -> Result<Scalar, E> {
+        Ok(Scalar::Text(value.to_string()))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(value.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Scalar, E> {
+        Ok(Scalar::Text(value))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Nothing)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Nothing)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Scalar, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+/// A value its parameter does not accept; the loader adds the parameter, source and rules.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Invalid;
+
+/// Parses one scalar with `parse`, turning a rejection into a deserialization error.
+///
+/// The error's text is never shown: the loader replaces it with the parameter's rules, so no
+/// value can leak through it.
+fn with<'de, D, T>(deserializer: D, parse: fn(Scalar) -> Result<T, Invalid>) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    parse(Scalar::deserialize(deserializer)?).map_err(|Invalid| de::Error::custom("invalid value"))
+}
+
+fn de_mode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Mode, D::Error> {
+    with(deserializer, parse_mode)
+}
+
+fn de_addressing<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Addressing, D::Error> {
+    with(deserializer, parse_addressing)
+}
+
+fn de_secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Secret>, D::Error> {
+    with(deserializer, |scalar| Ok(parse_optional_text(scalar)?.map(Secret::from)))
+}
+
+fn de_optional_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    with(deserializer, parse_optional_text)
+}
+
+fn de_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    with(deserializer, parse_text)
+}
+
+fn de_endpoint<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    with(deserializer, parse_endpoint)
+}
+
+fn de_ttl<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    with(deserializer, parse_ttl)
+}
+
+fn de_timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    with(deserializer, parse_timeout)
+}
+
+fn de_retries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    with(deserializer, |scalar| u32::try_from(parse_whole_number(scalar)?).map_err(|_| Invalid))
+}
+
+fn de_max_in_flight<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    with(deserializer, |scalar| match usize::try_from(parse_whole_number(scalar)?) {
+        Ok(0) | Err(_) => Err(Invalid),
+        Ok(count) => Ok(count),
+    })
+}
+
+pub(crate) fn parse_mode(scalar: Scalar) -> Result<Mode, Invalid> {
+    let Scalar::Text(text) = scalar else { return Err(Invalid) };
+    match text.trim().to_ascii_lowercase().as_str() {
+        "s3" => Ok(Mode::S3),
+        "local" => Ok(Mode::Local),
+        "dict" => Ok(Mode::Dict),
+        _ => Err(Invalid),
+    }
+}
+
+pub(crate) fn parse_addressing(scalar: Scalar) -> Result<Addressing, Invalid> {
+    let Scalar::Text(text) = scalar else { return Err(Invalid) };
+    match text.trim().to_ascii_lowercase().as_str() {
+        // The original library documents '' as auto.
+        "" | "auto" => Ok(Addressing::Auto),
+        "path" => Ok(Addressing::Path),
+        "virtual" => Ok(Addressing::Virtual),
+        _ => Err(Invalid),
+    }
+}
+
+/// A string where `""` means "not set", as in the original library.
+pub(crate) fn parse_optional_text(scalar: Scalar) -> Result<Option<String>, Invalid> {
+    match scalar {
+        Scalar::Nothing => Ok(None),
+        Scalar::Text(text) if text.is_empty() => Ok(None),
+        Scalar::Text(text) => Ok(Some(text)),
+        Scalar::Integer(_) | Scalar::Float(_) | Scalar::Bool(_) => Err(Invalid),
+    }
+}
+
+/// A string where `""` is a value of its own (the empty prefix, the current directory).
+pub(crate) fn parse_text(scalar: Scalar) -> Result<String, Invalid> {
+    match scalar {
+        Scalar::Nothing => Ok(String::new()),
+        Scalar::Text(text) => Ok(text),
+        Scalar::Integer(_) | Scalar::Float(_) | Scalar::Bool(_) => Err(Invalid),
+    }
+}
+
+pub(crate) fn parse_endpoint(scalar: Scalar) -> Result<Option<String>, Invalid> {
+    let Some(endpoint) = parse_optional_text(scalar)? else { return Ok(None) };
+
+    // Without a scheme an S3 client cannot tell http from https; the original failed the same
+    // way, later and less clearly.
+    let lower = endpoint.to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(Some(endpoint)),
+        _ => Err(Invalid),
+    }
+}
+
+/// A cache lifetime: `""` or nothing means no caching; zero is allowed.
+pub(crate) fn parse_ttl(scalar: Scalar) -> Result<Option<Duration>, Invalid> {
+    match scalar {
+        Scalar::Nothing => Ok(None),
+        Scalar::Text(text) if text.trim().is_empty() => Ok(None),
+        other => parse_duration(other).map(Some),
+    }
+}
+
+/// A time limit, which must be positive.
+pub(crate) fn parse_timeout(scalar: Scalar) -> Result<Duration, Invalid> {
+    let duration = parse_duration(scalar)?;
+    if duration.is_zero() { Err(Invalid) } else { Ok(duration) }
+}
+
+/// A duration from a number of seconds (integer or fractional, as a number or a string) or
+/// from a human-readable string such as `"10m"` or `"1h 30m"`.
+pub(crate) fn parse_duration(scalar: Scalar) -> Result<Duration, Invalid> {
+    match scalar {
+        Scalar::Integer(seconds) => {
+            u64::try_from(seconds).map(Duration::from_secs).map_err(|_| Invalid)
+        }
+        Scalar::Float(seconds) => seconds_to_duration(seconds),
+        Scalar::Text(text) => {
+            let text = text.trim();
+            if let Ok(seconds) = text.parse::<u64>() {
+                Ok(Duration::from_secs(seconds))
+            } else if let Ok(seconds) = text.parse::<f64>() {
+                seconds_to_duration(seconds)
+            } else {
+                humantime::parse_duration(text).map_err(|_| Invalid)
+            }
+        }
+        Scalar::Bool(_) | Scalar::Nothing => Err(Invalid),
+    }
+}
+
+fn seconds_to_duration(seconds: f64) -> Result<Duration, Invalid> {
+    // `try_from_secs_f64` rejects negative, infinite and NaN values as well as overflow.
+    Duration::try_from_secs_f64(seconds).map_err(|_| Invalid)
+}
+
+/// A count: an integer, or a string of digits, never negative.
+pub(crate) fn parse_whole_number(scalar: Scalar) -> Result<u64, Invalid> {
+    match scalar {
+        Scalar::Integer(count) => u64::try_from(count).map_err(|_| Invalid),
+        Scalar::Text(text) => text.trim().parse::<u64>().map_err(|_| Invalid),
+        Scalar::Float(_) | Scalar::Bool(_) | Scalar::Nothing => Err(Invalid),
+    }
+}
+
+#[cfg(test)]
+mod tests;
