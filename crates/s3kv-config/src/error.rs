@@ -43,7 +43,8 @@ pub enum Error {
 
     /// The chosen mode needs a parameter that no source sets.
     #[error(
-        "{parameter} is required for mode {mode} (mode from {mode_origin}): set {parameter} {where_to_set}"
+        "{parameter} is required for mode {mode} (mode from {mode_origin}): \
+         set {parameter} {where_to_set}"
     )]
     MissingParameter {
         /// The parameter's name.
