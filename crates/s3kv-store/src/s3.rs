@@ -1,0 +1,447 @@
+//! The s3 backend: any S3-compatible service, through `OpenDAL` with bounded retries, timeouts and
+//! a cap on requests in flight.
+//!
+//! Two decisions here are about safety rather than convenience. Explicit credentials switch off
+//! `OpenDAL`'s loading of AWS variables, files and instance metadata, so an ambient session token
+//! is never sent alongside keys it does not belong to. And every wait is bounded: a connect
+//! timeout, a per-request timeout and a few short retries, so an unreachable endpoint fails in
+//! seconds with its address in the message instead of hanging the app that opened it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opendal::layers::{
+    ConcurrentLimitLayer, RetryEvent, RetryInterceptor, RetryLayer, TimeoutLayer,
+};
+use opendal::services::S3;
+use opendal::{HttpTransporter, Operator};
+use opendal_http_transport_reqwest::ReqwestTransport;
+
+use crate::operator::{Flavor, OpendalBackend};
+use crate::{Backend, Capabilities, Error, ErrorKind};
+
+/// Longest object key S3 accepts, in bytes, the root prefix included.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// Region used when neither the settings nor the environment name one; `OpenDAL` needs one to
+/// sign, and S3-compatible servers other than AWS mostly accept this one.
+const FALLBACK_REGION: &str = "us-east-1";
+
+/// First retry delay; later ones double, with up to this much random jitter added to each.
+const RETRY_MIN_DELAY: Duration = Duration::from_millis(200);
+
+/// Longest retry delay.
+const RETRY_MAX_DELAY: Duration = Duration::from_secs(4);
+
+/// How many operations (each of which may send several requests) may be open at once, per
+/// request in flight. Listings hold an operation open while a caller reads them, so operations
+/// get a far looser cap than requests: the request cap is what protects the service.
+const OPERATIONS_PER_REQUEST_SLOT: usize = 16;
+
+/// How requests name the bucket.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Addressing {
+    /// Path style for a custom endpoint, virtual-host style for AWS (path style there too when
+    /// the bucket name has a dot, which virtual-host style cannot carry over TLS).
+    #[default]
+    Auto,
+    /// `https://endpoint/bucket/key`.
+    Path,
+    /// `https://bucket.endpoint/key`.
+    Virtual,
+}
+
+/// Settings of the s3 backend.
+///
+/// `Debug` prints the secret key and session token as `***`.
+#[non_exhaustive]
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    /// The bucket; required.
+    pub bucket: String,
+    /// Full URL of the service, for example `http://127.0.0.1:9000`; `None` means AWS.
+    pub endpoint: Option<String>,
+    /// Signing region; `None` reads `AWS_REGION`, then `AWS_DEFAULT_REGION`, then uses
+    /// `us-east-1`.
+    pub region: Option<String>,
+    /// How requests name the bucket.
+    pub addressing: Addressing,
+    /// Access key id. With `secret_key`, these keys alone are used; without, the usual AWS
+    /// environment, files and instance metadata provide credentials.
+    pub access_key: Option<String>,
+    /// Secret access key; only with `access_key`.
+    pub secret_key: Option<String>,
+    /// Session token of temporary keys; only with `access_key` and `secret_key`.
+    pub session_token: Option<String>,
+    /// Prefix under which all paths live, for example `apps/one`; empty for the whole bucket.
+    pub root: String,
+    /// Longest wait for one request, each retry included.
+    pub timeout: Duration,
+    /// Longest wait to open a connection.
+    pub connect_timeout: Duration,
+    /// How many times a failed request that may succeed later is sent again.
+    pub retries: u32,
+    /// Most requests in flight at once.
+    pub max_in_flight: usize,
+}
+
+impl S3Settings {
+    /// Default for [`S3Settings::timeout`].
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default for [`S3Settings::connect_timeout`].
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+    /// Default for [`S3Settings::retries`].
+    pub const DEFAULT_RETRIES: u32 = 3;
+    /// Default for [`S3Settings::max_in_flight`].
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+
+    /// Settings for `bucket` on AWS with ambient credentials and the defaults above.
+    pub fn new(bucket: impl Into<String>) -> Self {
+        Self {
+            bucket: bucket.into(),
+            endpoint: None,
+            region: None,
+            addressing: Addressing::Auto,
+            access_key: None,
+            secret_key: None,
+            session_token: None,
+            root: String::new(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            retries: Self::DEFAULT_RETRIES,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+}
+
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |secret: &Option<String>| secret.as_ref().map(|_| "***");
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("addressing", &self.addressing)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &redacted(&self.secret_key))
+            .field("session_token", &redacted(&self.session_token))
+            .field("root", &self.root)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retries", &self.retries)
+            .field("max_in_flight", &self.max_in_flight)
+            .finish()
+    }
+}
+
+/// Everything [`s3`] decides from the settings before touching `OpenDAL`.
+#[derive(Debug, PartialEq, Eq)]
+struct Plan {
+    endpoint: String,
+    region: String,
+    virtual_host: bool,
+    /// The root as `OpenDAL` stores it in keys: `a/b/`, or empty.
+    key_prefix: String,
+    explicit_credentials: bool,
+    description: String,
+}
+
+/// Opens the s3 backend; nothing is sent until the first operation (call
+/// [`Backend::check`] to probe).
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidConfig`] for an empty bucket, half a credential set, a malformed root, or
+/// zero timeouts or request cap.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "callers hand the settings over, secrets included, rather than keep a copy"
+)]
+pub fn s3(settings: S3Settings) -> Result<Arc<dyn Backend>, Error> {
+    let plan = plan(&settings, |name| std::env::var(name).ok())?;
+    let invalid = |message: &str| {
+        Error::new(ErrorKind::InvalidConfig, "open", "", plan.description.as_str(), message)
+    };
+
+    let mut builder = S3::default()
+        .bucket(&settings.bucket)
+        .endpoint(&plan.endpoint)
+        .region(&plan.region)
+        .root(&plan.key_prefix);
+    if plan.virtual_host {
+        builder = builder.enable_virtual_host_style();
+    }
+    if plan.explicit_credentials
+        && let (Some(access_key), Some(secret_key)) = (&settings.access_key, &settings.secret_key)
+    {
+        builder = builder
+            .access_key_id(access_key)
+            .secret_access_key(secret_key)
+            .disable_config_load()
+            .disable_ec2_metadata();
+        if let Some(token) = settings.session_token.as_deref().filter(|t| !t.trim().is_empty()) {
+            builder = builder.session_token(token);
+        }
+    }
+    let operator = Operator::new(builder)
+        .map_err(|e| invalid("cannot build the s3 service").with_source(e))?;
+
+    // Our own HTTP client, so the connect timeout holds and nothing depends on a process-wide
+    // default transport that another library may have installed differently.
+    let client = reqwest::Client::builder()
+        .connect_timeout(settings.connect_timeout)
+        .build()
+        .map_err(|e| invalid("cannot build the http client").with_source(e))?;
+    let transport = HttpTransporter::new(ReqwestTransport::new(client));
+    let context = operator.base_context().with_http_transport(transport);
+
+    // Timeout before retry: each attempt gets its own deadline, and the retry layer never has
+    // its future dropped halfway by an outer timeout.
+    let retry = RetryLayer::new()
+        .with_min_delay(RETRY_MIN_DELAY)
+        .with_max_delay(RETRY_MAX_DELAY)
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(usize::try_from(settings.retries).unwrap_or(usize::MAX))
+        .with_notify(RetryLog { backend: plan.description.clone() });
+    let operations = settings.max_in_flight.saturating_mul(OPERATIONS_PER_REQUEST_SLOT);
+    let operator = operator
+        .with_context(context)
+        .layer(TimeoutLayer::new().with_timeout(settings.timeout).with_io_timeout(settings.timeout))
+        .layer(retry)
+        .layer(
+            ConcurrentLimitLayer::new(operations)
+                .with_http_concurrent_limit(settings.max_in_flight),
+        );
+
+    let capability = operator.info().capability();
+    let mut capabilities = Capabilities::new(MAX_KEY_BYTES.saturating_sub(plan.key_prefix.len()));
+    // TODO: some S3-compatible servers (Garage 2.5) ignore `If-None-Match` and `If-Match` and
+    // overwrite; OpenDAL declares both for every server. Until a probe detects that, these
+    // flags can claim atomic conditions a server does not honour.
+    capabilities.conditional_create = capability.write_with_if_not_exists;
+    capabilities.compare_and_swap = capability.write_with_if_match;
+
+    let backend = OpendalBackend::new(
+        operator.clone(),
+        operator,
+        Flavor::S3,
+        plan.description,
+        capabilities,
+        None,
+    );
+    Ok(Arc::new(backend))
+}
+
+/// Checks the settings and works out endpoint, region, addressing and key prefix.
+///
+/// `env` reads an environment variable; tests pass their own.
+fn plan(settings: &S3Settings, env: impl Fn(&str) -> Option<String>) -> Result<Plan, Error> {
+    let endpoint = settings.endpoint.as_deref().map(|e| e.trim().trim_end_matches('/'));
+    let endpoint = endpoint.filter(|e| !e.is_empty());
+    let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+    let region = non_empty(&settings.region)
+        .or_else(|| env("AWS_REGION").filter(|v| !v.is_empty()))
+        .or_else(|| env("AWS_DEFAULT_REGION").filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| FALLBACK_REGION.to_owned());
+    let endpoint = match endpoint {
+        Some(endpoint) => endpoint.to_owned(),
+        None => format!("https://s3.{region}.amazonaws.com"),
+    };
+
+    let root = settings.root.trim_matches('/');
+    let key_prefix = if root.is_empty() { String::new() } else { format!("{root}/") };
+    let mut description = format!("s3 bucket `{}` at {endpoint}", settings.bucket);
+    if !key_prefix.is_empty() {
+        description = format!("{description} under `{key_prefix}`");
+    }
+    let invalid = |message: String| {
+        Err(Error::new(ErrorKind::InvalidConfig, "open", "", description.as_str(), message))
+    };
+
+    if settings.bucket.trim().is_empty() {
+        return invalid("the bucket name is empty".to_owned());
+    }
+    if let Some(problem) = crate::path::root_problem(root) {
+        return invalid(format!("the root prefix is malformed: {problem}"));
+    }
+    let access_key = non_empty(&settings.access_key);
+    let secret_key = non_empty(&settings.secret_key);
+    let explicit_credentials = match (&access_key, &secret_key, non_empty(&settings.session_token))
+    {
+        (Some(_), Some(_), _) => true,
+        (None, None, None) => false,
+        (Some(_), None, _) => return invalid("an access key is set without its secret key".into()),
+        (None, Some(_), _) => return invalid("a secret key is set without its access key".into()),
+        (None, None, Some(_)) => {
+            return invalid("a session token is set without an access key and secret key".into());
+        }
+    };
+    if settings.timeout.is_zero() || settings.connect_timeout.is_zero() {
+        return invalid("timeouts must be longer than zero".to_owned());
+    }
+    if settings.max_in_flight == 0 {
+        return invalid("at least one request must be allowed in flight".to_owned());
+    }
+
+    let virtual_host = match settings.addressing {
+        Addressing::Path => false,
+        Addressing::Virtual => true,
+        Addressing::Auto => settings.endpoint.is_none() && !settings.bucket.contains('.'),
+    };
+    Ok(Plan { endpoint, region, virtual_host, key_prefix, explicit_credentials, description })
+}
+
+/// Logs each retry as a warning, naming the backend, the operation and the cause.
+struct RetryLog {
+    backend: String,
+}
+
+impl RetryInterceptor for RetryLog {
+    fn intercept(&self, event: RetryEvent<'_>) {
+        tracing::warn!(
+            backend = %self.backend,
+            operation = event.op.into_static(),
+            attempt = event.attempt,
+            retry_after_ms = u64::try_from(event.retry_after.as_millis()).unwrap_or(u64::MAX),
+            error = %event.err,
+            "retrying backend request"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn local(bucket: &str) -> S3Settings {
+        let mut settings = S3Settings::new(bucket);
+        settings.endpoint = Some("http://127.0.0.1:9000/".to_owned());
+        settings
+    }
+
+    #[test]
+    fn debug_redacts_secret_key_and_session_token() {
+        let mut settings = local("b");
+        settings.access_key = Some("AKIDVISIBLE".to_owned());
+        settings.secret_key = Some("very-secret-key".to_owned());
+        settings.session_token = Some("very-secret-token".to_owned());
+        let debug = format!("{settings:?}");
+        assert!(debug.contains("AKIDVISIBLE"), "{debug}");
+        assert!(!debug.contains("very-secret"), "{debug}");
+        assert!(debug.contains("***"), "{debug}");
+    }
+
+    #[test]
+    fn custom_endpoint_uses_path_style_and_fallback_region() {
+        let plan = plan(&local("b"), no_env).ok();
+        let plan = plan.as_ref();
+        assert_eq!(plan.map(|p| p.virtual_host), Some(false));
+        assert_eq!(plan.map(|p| p.region.as_str()), Some("us-east-1"));
+        assert_eq!(plan.map(|p| p.endpoint.as_str()), Some("http://127.0.0.1:9000"));
+        assert_eq!(
+            plan.map(|p| p.description.as_str()),
+            Some("s3 bucket `b` at http://127.0.0.1:9000")
+        );
+    }
+
+    #[test]
+    fn aws_uses_virtual_host_style_and_regional_endpoint() {
+        let env = |name: &str| (name == "AWS_REGION").then(|| "eu-west-3".to_owned());
+        let plan = plan(&S3Settings::new("b"), env).ok();
+        let plan = plan.as_ref();
+        assert_eq!(plan.map(|p| p.virtual_host), Some(true));
+        assert_eq!(plan.map(|p| p.endpoint.as_str()), Some("https://s3.eu-west-3.amazonaws.com"));
+    }
+
+    #[test]
+    fn aws_bucket_with_dot_falls_back_to_path_style() {
+        let plan = plan(&S3Settings::new("my.bucket"), no_env).ok();
+        assert_eq!(plan.map(|p| p.virtual_host), Some(false));
+    }
+
+    #[test]
+    fn explicit_addressing_wins() {
+        let mut settings = local("b");
+        settings.addressing = Addressing::Virtual;
+        assert_eq!(plan(&settings, no_env).ok().map(|p| p.virtual_host), Some(true));
+    }
+
+    #[test]
+    fn settings_region_wins_over_environment() {
+        let mut settings = local("b");
+        settings.region = Some("ap-south-1".to_owned());
+        let env = |_: &str| Some("eu-west-3".to_owned());
+        assert_eq!(plan(&settings, env).ok().map(|p| p.region), Some("ap-south-1".to_owned()));
+    }
+
+    #[test]
+    fn root_becomes_a_key_prefix_and_shortens_the_path_limit() {
+        let mut settings = local("b");
+        settings.root = "/apps/one/".to_owned();
+        let plan = plan(&settings, no_env).ok();
+        assert_eq!(plan.as_ref().map(|p| p.key_prefix.as_str()), Some("apps/one/"));
+        assert_eq!(
+            plan.as_ref().map(|p| p.description.as_str()),
+            Some("s3 bucket `b` at http://127.0.0.1:9000 under `apps/one/`")
+        );
+    }
+
+    #[test]
+    fn half_credentials_are_invalid_config() {
+        let mut settings = local("b");
+        settings.access_key = Some("a".to_owned());
+        let error = plan(&settings, no_env).err();
+        assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::InvalidConfig));
+
+        let mut settings = local("b");
+        settings.session_token = Some("t".to_owned());
+        let error = plan(&settings, no_env).err();
+        assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::InvalidConfig));
+    }
+
+    #[test]
+    fn full_credentials_are_explicit() {
+        let mut settings = local("b");
+        settings.access_key = Some("a".to_owned());
+        settings.secret_key = Some("s".to_owned());
+        assert_eq!(plan(&settings, no_env).ok().map(|p| p.explicit_credentials), Some(true));
+        assert_eq!(plan(&local("b"), no_env).ok().map(|p| p.explicit_credentials), Some(false));
+    }
+
+    #[test]
+    fn empty_bucket_malformed_root_and_zero_limits_are_invalid_config() {
+        let mut cases = vec![local(" ")];
+        let mut settings = local("b");
+        settings.root = "a//b".to_owned();
+        cases.push(settings);
+        let mut settings = local("b");
+        settings.root = "a/../b".to_owned();
+        cases.push(settings);
+        let mut settings = local("b");
+        settings.max_in_flight = 0;
+        cases.push(settings);
+        let mut settings = local("b");
+        settings.timeout = Duration::ZERO;
+        cases.push(settings);
+        for settings in cases {
+            let kind = plan(&settings, no_env).err().map(|e| e.kind());
+            assert_eq!(kind, Some(ErrorKind::InvalidConfig), "{settings:?}");
+        }
+    }
+
+    #[test]
+    fn backend_limits_keys_to_1024_bytes_minus_the_root() {
+        let mut settings = local("b");
+        settings.root = "apps".to_owned();
+        let backend = s3(settings).ok();
+        let limit = backend.map(|b| b.capabilities().max_path_bytes);
+        assert_eq!(limit, Some(1024 - "apps/".len()));
+    }
+}
