@@ -1,0 +1,212 @@
+//! Per-chunk compression, and decompression bounded by the chunk's known length.
+
+use zstd::zstd_safe::{self, CCtx, DCtx, zstd_sys::ZSTD_ErrorCode};
+
+use crate::{
+    error::Error,
+    options::{Compression, CompressionAlgorithm},
+};
+
+/// The code zstd returns when the output buffer is too small (`-ZSTD_error_dstSize_tooSmall`).
+const ZSTD_DST_TOO_SMALL: usize =
+    0_usize.wrapping_sub(ZSTD_ErrorCode::ZSTD_error_dstSize_tooSmall as usize);
+
+/// Compresses chunks, one at a time, reusing its buffers.
+///
+/// One compressor serves one thread; a parallel encoder gives each worker its own.
+pub(crate) struct Compressor {
+    compression: Compression,
+    zstd: Option<CCtx<'static>>,
+    buffer: Vec<u8>,
+}
+
+impl Compressor {
+    /// A compressor for the given settings.
+    pub(crate) fn new(compression: Compression) -> Result<Self, Error> {
+        let zstd = match compression {
+            Compression::Zstd { .. } => {
+                Some(CCtx::try_create().ok_or(Error::Internal { what: "zstd context" })?)
+            }
+            _ => None,
+        };
+        Ok(Self { compression, zstd, buffer: Vec::new() })
+    }
+
+    /// The compressed chunk, only if it is strictly smaller than the chunk itself.
+    ///
+    pub(crate) fn compress(&mut self, chunk: &[u8]) -> Result<Option<&[u8]>, Error> {
+        let room = chunk.len().checked_sub(1).filter(|room| *room > 0);
+        let Some(room) = room.filter(|_| self.compression != Compression::None) else {
+            return Ok(None);
+        };
+
+        let written = match (self.compression, self.zstd.as_mut()) {
+            (Compression::Zstd { level }, Some(context)) => {
+                // One byte short of the chunk: zstd gives up as soon as the output would not
+                // be smaller, so data that does not shrink costs no more than one attempt.
+                self.buffer.clear();
+                self.buffer.resize(room, 0);
+                match context.compress(self.buffer.as_mut_slice(), chunk, level) {
+                    Ok(written) => written,
+                    Err(ZSTD_DST_TOO_SMALL) => return Ok(None),
+                    Err(_) => return Err(Error::Internal { what: "zstd compression" }),
+                }
+            }
+            (Compression::Lz4, _) => {
+                // LZ4 wants room for its worst case, which is a little larger than the chunk.
+                self.buffer.clear();
+                self.buffer.resize(lz4_flex::block::get_maximum_output_size(chunk.len()), 0);
+                lz4_flex::block::compress_into(chunk, &mut self.buffer)
+                    .map_err(|_| Error::Internal { what: "lz4 compression" })?
+            }
+            _ => return Ok(None),
+        };
+
+        Ok(self.buffer.get(..written).filter(|data| data.len() < chunk.len()))
+    }
+}
+
+/// Decompresses chunks into buffers of their exact plaintext length.
+pub(crate) struct Decompressor {
+    zstd: Option<DCtx<'static>>,
+}
+
+impl Decompressor {
+    /// A decompressor; the zstd context is created on first use.
+    pub(crate) fn new() -> Self {
+        Self { zstd: None }
+    }
+
+    /// Decompresses `data` into `out`, which must be filled exactly.
+    ///
+    /// The output buffer is the bound: nothing is allocated from what the compressed data
+    /// claims.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LimitExceeded`] when the data inflates past `out.len()`,
+    /// [`Error::Corrupt`] when it is not valid or inflates to fewer bytes.
+    pub(crate) fn decompress(
+        &mut self,
+        algorithm: CompressionAlgorithm,
+        data: &[u8],
+        out: &mut [u8],
+        chunk: u64,
+    ) -> Result<(), Error> {
+        let expected = out.len();
+        let too_large =
+            || Error::limit(format!("chunk {chunk} inflates past its length of {expected} bytes"));
+        let written = match algorithm {
+            CompressionAlgorithm::Zstd => {
+                // A frame that declares its size can be refused before any work.
+                if let Ok(Some(declared)) = zstd_safe::get_frame_content_size(data)
+                    && u64::try_from(expected).is_ok_and(|len| declared > len)
+                {
+                    return Err(too_large());
+                }
+                let context = match self.zstd.as_mut() {
+                    Some(context) => context,
+                    None => self.zstd.insert(
+                        DCtx::try_create().ok_or(Error::Internal { what: "zstd context" })?,
+                    ),
+                };
+                match context.decompress(out, data) {
+                    Ok(written) => written,
+                    Err(ZSTD_DST_TOO_SMALL) => return Err(too_large()),
+                    Err(_) => return Err(Error::corrupt(Some(chunk), "compressed data")),
+                }
+            }
+            CompressionAlgorithm::Lz4 => match lz4_flex::block::decompress_into(data, out) {
+                Ok(written) => written,
+                Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) => {
+                    return Err(too_large());
+                }
+                Err(_) => return Err(Error::corrupt(Some(chunk), "compressed data")),
+            },
+            CompressionAlgorithm::None => {
+                return Err(Error::corrupt(Some(chunk), "frame flags"));
+            }
+        };
+
+        if written == expected { Ok(()) } else { Err(Error::corrupt(Some(chunk), "chunk length")) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Compressor, Decompressor};
+    use crate::{Compression, CompressionAlgorithm, Error};
+
+    #[test]
+    fn compressible_chunk_shrinks_and_inflates_back() -> Result<(), Error> {
+        let chunk = b"abcabcabc".repeat(1000);
+        for (compression, algorithm) in [
+            (Compression::Zstd { level: 3 }, CompressionAlgorithm::Zstd),
+            (Compression::Lz4, CompressionAlgorithm::Lz4),
+        ] {
+            let mut compressor = Compressor::new(compression)?;
+            let compressed = compressor.compress(&chunk)?.map(<[u8]>::to_vec);
+            let compressed = compressed.ok_or(Error::Internal { what: "no compression" })?;
+            let mut out = vec![0; chunk.len()];
+
+            Decompressor::new().decompress(algorithm, &compressed, &mut out, 0)?;
+
+            assert!(compressed.len() < chunk.len());
+            assert_eq!(out, chunk);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn incompressible_or_tiny_chunk_is_left_raw() -> Result<(), Error> {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[3]
+            })
+            .collect();
+        for compression in [Compression::Zstd { level: 3 }, Compression::Lz4, Compression::None] {
+            let mut compressor = Compressor::new(compression)?;
+
+            assert_eq!(compressor.compress(&noise)?, None);
+            assert_eq!(compressor.compress(b"a")?, None);
+            assert_eq!(compressor.compress(b"")?, None);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn inflating_past_the_buffer_is_limit_exceeded() -> Result<(), Error> {
+        let chunk = vec![0; 10_000];
+        for (compression, algorithm) in [
+            (Compression::Zstd { level: 3 }, CompressionAlgorithm::Zstd),
+            (Compression::Lz4, CompressionAlgorithm::Lz4),
+        ] {
+            let compressed = Compressor::new(compression)?.compress(&chunk)?.map(<[u8]>::to_vec);
+            let compressed = compressed.ok_or(Error::Internal { what: "no compression" })?;
+            let mut small = vec![0; 9_999];
+            let mut large = vec![0; 10_001];
+
+            let over = Decompressor::new().decompress(algorithm, &compressed, &mut small, 4);
+            let under = Decompressor::new().decompress(algorithm, &compressed, &mut large, 4);
+
+            assert!(matches!(over, Err(Error::LimitExceeded { .. })), "{over:?}");
+            assert!(matches!(under, Err(Error::Corrupt { chunk: Some(4), .. })), "{under:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn garbage_is_corrupt_not_a_panic() {
+        let mut out = vec![0; 100];
+        for algorithm in [CompressionAlgorithm::Zstd, CompressionAlgorithm::Lz4] {
+            for garbage in [&b""[..], b"\x28\xb5\x2f\xfd", b"\xff\xff\xff\xff\xff", b"\x00"] {
+                let result = Decompressor::new().decompress(algorithm, garbage, &mut out, 0);
+                assert!(result.is_err());
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Writing an object: header, sealed chunks, sealed index, footer.
+
+use crate::{
+    FORMAT_VERSION,
+    compress::Compressor,
+    error::Error,
+    frame::{FOOTER_LEN, FOOTER_MAGIC, FRAME_LEN, Frame, INDEX_FIXED_LEN, TAG_LEN},
+    header::Header,
+    key::{DataKey, KEY_LEN, ObjectKeys, random},
+    options::{EncodeOptions, Identity, PayloadKind},
+    seal::{Sealer, Segment},
+};
+
+/// Encodes a value as an object: compressed per chunk, and encrypted when a key is given.
+///
+/// With a key, a fresh random salt gives the object its own key, and the identity is bound
+/// in, so the object only decodes under the same collection and key name.
+/// Without a key, the object is checksummed so damage is still detected, but anyone can
+/// read or rewrite it.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] for options out of range, a `Text` payload that is not UTF-8 or a
+/// name longer than 4 GiB; [`Error::LimitExceeded`] for a value with more chunks than an
+/// index can list; [`Error::Internal`] if the random number generator fails.
+pub fn encode(
+    plaintext: &[u8],
+    options: &EncodeOptions,
+    key: Option<&DataKey>,
+    identity: Identity<'_>,
+) -> Result<Vec<u8>, Error> {
+    let sealing = match key {
+        Some(key) => {
+            let mut salt = [0_u8; KEY_LEN];
+            random(&mut salt)?;
+            Some((key, salt))
+        }
+        None => None,
+    };
+    encode_object(plaintext, options, sealing, identity)
+}
+
+/// Encodes an encrypted object with a chosen salt, for known-answer test vectors only.
+///
+/// Never use it to store data: two objects written with the same data key and salt share
+/// their object key and nonces, which breaks AES-GCM's confidentiality and integrity.
+///
+/// # Errors
+///
+/// As [`encode`].
+#[doc(hidden)]
+pub fn encode_with_salt(
+    plaintext: &[u8],
+    options: &EncodeOptions,
+    key: &DataKey,
+    identity: Identity<'_>,
+    salt: [u8; KEY_LEN],
+) -> Result<Vec<u8>, Error> {
+    encode_object(plaintext, options, Some((key, salt)), identity)
+}
+
+/// Writes the object; `sealing` is the data key and salt of an encrypted object.
+fn encode_object(
+    plaintext: &[u8],
+    options: &EncodeOptions,
+    sealing: Option<(&DataKey, [u8; KEY_LEN])>,
+    identity: Identity<'_>,
+) -> Result<Vec<u8>, Error> {
+    let chunk_size = usize::try_from(options.validate()?)
+        .map_err(|_| Error::invalid("chunk size does not fit in memory"))?;
+    if options.kind == PayloadKind::Text && std::str::from_utf8(plaintext).is_err() {
+        return Err(Error::invalid("a text payload must be utf-8"));
+    }
+    let plaintext_len = u64::try_from(plaintext.len())
+        .map_err(|_| Error::limit("the value is longer than 2^64 bytes"))?;
+    let chunk_count = plaintext.len().div_ceil(chunk_size);
+    let index_frame = Frame::index(index_body_len(chunk_count)?)?;
+
+    let header = Header {
+        version: FORMAT_VERSION,
+        kind: options.kind,
+        compression: options.compression.algorithm(),
+        encrypted: sealing.is_some(),
+        chunk_size: options.validate()?,
+        plaintext_len: Some(plaintext_len),
+    };
+    let (header_bytes, sealer) = match sealing {
+        None => {
+            let bytes = header.to_bytes(None);
+            let sealer = Sealer::checksum(&bytes);
+            (bytes, sealer)
+        }
+        Some((key, salt)) => {
+            let keys = ObjectKeys::derive(key, &salt)?;
+            let bytes = header.to_bytes(Some((&salt, &keys.commitment)));
+            let sealer = Sealer::aead(keys, &bytes, &identity.to_bytes()?);
+            (bytes, sealer)
+        }
+    };
+
+    let mut out =
+        Vec::with_capacity(capacity_estimate(header_bytes.len(), plaintext.len(), chunk_count));
+    out.extend_from_slice(&header_bytes);
+    let mut index = Vec::with_capacity(index_frame.body_len());
+    index.extend_from_slice(&plaintext_len.to_le_bytes());
+    index.extend_from_slice(&u64::try_from(chunk_count).unwrap_or(u64::MAX).to_le_bytes());
+
+    // Each chunk depends only on the sealer, its number and its bytes: this loop can become
+    // a parallel map (one compressor per worker) followed by an in-order append.
+    let mut compressor = Compressor::new(options.compression)?;
+    for (counter, chunk) in (0_u64..).zip(plaintext.chunks(chunk_size)) {
+        let frame = write_chunk(&mut out, &sealer, &mut compressor, counter, chunk)?;
+        index.extend_from_slice(&frame.to_bytes());
+    }
+
+    let chunks = u64::try_from(chunk_count).unwrap_or(u64::MAX);
+    out.extend_from_slice(&index_frame.to_bytes());
+    let start = out.len();
+    out.extend_from_slice(&index);
+    sealer.seal(&mut out, start, Segment::Index(chunks), index_frame)?;
+    out.extend_from_slice(&index_frame.to_bytes());
+    out.extend_from_slice(&FOOTER_MAGIC);
+    Ok(out)
+}
+
+/// Appends one chunk (frame and sealed body) to `out`, returning its frame.
+fn write_chunk(
+    out: &mut Vec<u8>,
+    sealer: &Sealer,
+    compressor: &mut Compressor,
+    counter: u64,
+    chunk: &[u8],
+) -> Result<Frame, Error> {
+    let (data, compressed) = match compressor.compress(chunk)? {
+        Some(compressed) => (compressed, true),
+        None => (chunk, false),
+    };
+    let body_len = data.len().checked_add(TAG_LEN).ok_or(Error::limit("chunk too large"))?;
+    let frame = Frame::data(compressed, body_len)?;
+
+    out.extend_from_slice(&frame.to_bytes());
+    let start = out.len();
+    out.extend_from_slice(data);
+    sealer.seal(out, start, Segment::Chunk(counter), frame)?;
+    Ok(frame)
+}
+
+/// The index body length for `chunk_count` chunks: the fixed part, a frame per chunk, the tag.
+fn index_body_len(chunk_count: usize) -> Result<usize, Error> {
+    chunk_count
+        .checked_mul(FRAME_LEN)
+        .and_then(|frames| frames.checked_add(INDEX_FIXED_LEN + TAG_LEN))
+        .ok_or_else(|| {
+            Error::limit(format!("{chunk_count} chunks are more than an index can list"))
+        })
+}
+
+/// An upper bound of the object's size when no chunk shrinks, to allocate once.
+fn capacity_estimate(header_len: usize, plaintext_len: usize, chunk_count: usize) -> usize {
+    let per_chunk = FRAME_LEN + TAG_LEN + FRAME_LEN;
+    let overhead = chunk_count.saturating_mul(per_chunk);
+    let fixed = header_len + FRAME_LEN + INDEX_FIXED_LEN + TAG_LEN + FOOTER_LEN;
+    plaintext_len.saturating_add(overhead).saturating_add(fixed)
+}

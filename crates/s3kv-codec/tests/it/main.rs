@@ -1,0 +1,9 @@
+//! The codec's integration tests, built as one binary: round trips, hostile input, the
+//! `docs/format.md` vectors, the manifest and legacy objects.
+
+mod hostile;
+mod legacy;
+mod manifest;
+mod roundtrip;
+mod support;
+mod vectors;
