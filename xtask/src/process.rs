@@ -42,11 +42,7 @@ pub(crate) fn status(command: &mut Command) -> Result<ExitStatus, String> {
 ///
 /// The status is unsuccessful; the message names the program and how it ended.
 pub(crate) fn check(command: &Command, status: ExitStatus) -> Result<(), String> {
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{}` {}", program(command), ending(status)))
-    }
+    if status.success() { Ok(()) } else { Err(format!("`{}` {}", task(command), ending(status))) }
 }
 
 /// How a process ended, for messages: "exited with code 1" or "was ended by a signal".
@@ -80,16 +76,47 @@ fn program(command: &Command) -> String {
     program.file_name().unwrap_or(program.as_os_str()).to_string_lossy().into_owned()
 }
 
+/// The program and what it was asked to do, for verdicts: `cargo test`, `python -m pytest`.
+fn task(command: &Command) -> String {
+    let mut words = program(command);
+    let mut arguments = command.get_args().map(|argument| argument.to_string_lossy());
+    match arguments.next() {
+        Some(module) if module == "-m" => {
+            words.push_str(" -m ");
+            words.push_str(&arguments.next().unwrap_or_default());
+        }
+        Some(subcommand) if !subcommand.starts_with('-') => {
+            words.push(' ');
+            words.push_str(&subcommand);
+        }
+        _ => {}
+    }
+    words
+}
+
 #[cfg(test)]
 mod tests {
     use std::process::Command;
 
-    use super::describe;
+    use super::{describe, task};
 
     #[test]
     fn described_command_names_program_without_directories() {
         let mut command = Command::new("/work/.venv/bin/python");
         command.args(["-m", "pytest", "two words", ""]);
         assert_eq!(describe(&command), "python -m pytest 'two words' ''");
+    }
+
+    #[test]
+    fn task_names_program_and_subcommand_or_module() {
+        let mut cargo = Command::new("cargo");
+        cargo.args(["test", "--workspace"]);
+        assert_eq!(task(&cargo), "cargo test");
+        let mut pytest = Command::new("/work/.venv/bin/python");
+        pytest.args(["-m", "pytest", "tests"]);
+        assert_eq!(task(&pytest), "python -m pytest");
+        let mut server = Command::new("moto_server");
+        server.args(["-H", "127.0.0.1"]);
+        assert_eq!(task(&server), "moto_server");
     }
 }

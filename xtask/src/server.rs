@@ -165,11 +165,11 @@ impl Server {
         self.child.is_some()
     }
 
-    /// Blocks until the server stops by itself, which is always an error.
+    /// Blocks until the server stops, as it does when Ctrl-C reaches it.
     ///
     /// # Errors
     ///
-    /// The server exited, or waiting for it failed.
+    /// The server failed (exited with a code other than 0), or waiting for it failed.
     pub(crate) fn wait(&mut self) -> Result<(), String> {
         let Some(child) = self.child.as_mut() else {
             return Ok(());
@@ -177,7 +177,12 @@ impl Server {
         let status =
             child.wait().map_err(|error| format!("cannot wait for {}: {error}", self.name))?;
         self.child = None;
-        Err(format!("{} {}", self.name, process::ending(status)))
+        if status.success() || status.code().is_none() {
+            println!("{} stopped", self.name);
+            Ok(())
+        } else {
+            Err(format!("{} {}", self.name, process::ending(status)))
+        }
     }
 }
 
