@@ -4,7 +4,9 @@
 //! The Python half (`python/s3kv`) turns Python values into payloads and back and gives the
 //! collection its `MutableMapping` face; everything else happens here or below.
 
-use std::sync::OnceLock;
+mod mapping;
+
+use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -161,14 +163,16 @@ fn kind_from_code(py: Python<'_>, code: u8) -> PyResult<PayloadKind> {
 
 /// Opens a connection. `secrets` is the `[connections.<name>]` table when the caller read it
 /// itself (Streamlit); otherwise `secrets.toml` files are read when `read_secret_files`.
+/// `data`, in mode dict, is a mapping of the caller's that holds the stored objects.
 #[pyfunction]
-#[pyo3(signature = (name, kwargs, secrets = None, read_secret_files = true))]
+#[pyo3(signature = (name, kwargs, secrets = None, read_secret_files = true, data = None))]
 fn connect(
     py: Python<'_>,
     name: Option<String>,
     kwargs: &Bound<'_, PyDict>,
     secrets: Option<&Bound<'_, PyDict>>,
     read_secret_files: bool,
+    data: Option<Py<PyAny>>,
 ) -> PyResult<Connection> {
     let mut loader = Loader::new(name.as_deref()).kwargs(to_json_map(kwargs)?);
     if let Some(secrets) = secrets {
@@ -177,7 +181,23 @@ fn connect(
     if !read_secret_files {
         loader = loader.secrets_files(Vec::new());
     }
-    let inner = block_on(py, s3kv::Connection::open(loader))?;
+    let inner = match data {
+        None => block_on(py, s3kv::Connection::open(loader))?,
+        Some(data) => {
+            let settings = loader.load().map_err(|error| to_py_err(py, &error.into()))?;
+            if settings.mode != s3kv::Mode::Dict {
+                return Err(config_error(
+                    py,
+                    &format!(
+                        "data= holds the stored values only in mode dict, but mode is {}",
+                        settings.mode.as_str()
+                    ),
+                ));
+            }
+            let backend = Arc::new(mapping::MappingBackend::new(data));
+            block_on(py, s3kv::Connection::with_backend(loader, settings, backend))?
+        }
+    };
     Ok(Connection { inner })
 }
 

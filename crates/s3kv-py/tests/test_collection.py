@@ -117,3 +117,20 @@ def test_the_password_can_be_the_second_positional_argument(conn):
     assert db.encrypted
     with pytest.raises(s3kv.WrongPasswordError):
         conn.collection("positional", "other")
+
+
+def test_mode_dict_keeps_stored_objects_in_the_callers_mapping():
+    data = {}
+    db = s3kv.connect(mode="dict", data=data).collection("examples", password="pw")
+    db["key1"] = "🎈"
+    # The original library's layout: data[<hex collection>][<hex key>] = stored bytes.
+    stored = data["6578616d706c6573"]["6b657931"]
+    assert isinstance(stored, bytes) and "🎈".encode() not in stored
+    assert "manifest.s3kv" in data["6578616d706c6573"]
+    again = s3kv.connect(mode="dict", data=data).collection("examples", password="pw")
+    assert again["key1"] == "🎈"
+    assert list(again) == ["key1"]
+    del again["key1"]
+    assert "6b657931" not in data["6578616d706c6573"]
+    with pytest.raises(s3kv.WrongPasswordError):
+        s3kv.connect(mode="dict", data=data).collection("examples", password="other")

@@ -94,9 +94,9 @@ def test_a_connection_parameter_on_a_collection_is_refused(conn):
         conn.collection("c", bucket="other")
 
 
-def test_data_mapping_is_refused_with_a_clear_error():
-    with pytest.raises(s3kv.UnsupportedError, match="data="):
-        s3kv.connect(mode="dict", data={})
+def test_data_mapping_outside_mode_dict_is_refused():
+    with pytest.raises(s3kv.ConfigError, match="data="):
+        s3kv.connect(mode="local", data={})
 
 
 def test_a_tampered_value_is_reported_corrupt(tmp_path):

@@ -34,11 +34,30 @@ struct Inner {
 
 /// What a cached data key was opened with. The password is already held by the settings of
 /// this process; keeping it here adds no exposure, and it is zeroed when dropped.
-#[derive(PartialEq, Eq, Hash)]
 struct KeyId {
     collection: String,
     password: Zeroizing<String>,
     salt: Zeroizing<String>,
+}
+
+impl KeyId {
+    fn parts(&self) -> (&str, &str, &str) {
+        (&self.collection, self.password.as_str(), self.salt.as_str())
+    }
+}
+
+impl PartialEq for KeyId {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for KeyId {}
+
+impl std::hash::Hash for KeyId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -219,5 +238,6 @@ fn s3_settings(settings: &Settings) -> Result<s3kv_store::S3Settings> {
     s3.timeout = settings.timeout;
     s3.connect_timeout = settings.connect_timeout;
     s3.retries = settings.retries;
+    s3.max_in_flight = settings.max_in_flight;
     Ok(s3)
 }

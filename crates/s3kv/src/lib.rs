@@ -31,7 +31,7 @@ pub use collection::{Collection, Value};
 pub use connection::Connection;
 pub use error::{Context, Error, ErrorKind, Result};
 pub use s3kv_codec::PayloadKind;
-pub use s3kv_config::{Loader, Settings};
+pub use s3kv_config::{Loader, Mode, Settings};
 pub use s3kv_store::Backend;
 
 /// The store's building blocks, for backends that live outside this crate.

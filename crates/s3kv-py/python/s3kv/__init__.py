@@ -41,15 +41,6 @@ if TYPE_CHECKING:
 __version__: str = _s3kv.__version__
 
 
-def _reject_data(options: dict) -> None:
-    if options.get("data") is not None:
-        raise UnsupportedError(
-            "data= (a mapping of your own to hold the stored objects in mode dict) is not "
-            "supported yet; leave it out and mode dict keeps the values in memory"
-        )
-    options.pop("data", None)
-
-
 class Connection:
     """A connection to one storage: an S3 bucket, a local folder or memory."""
 
@@ -84,10 +75,12 @@ def connect(name: Optional[str] = None, /, **kwargs: Any) -> Connection:
     ``[connections.<name>]`` table of ``.streamlit/secrets.toml``; keyword arguments win over
     both. Parameters: ``mode`` (``"s3"``, ``"local"`` or ``"dict"``), ``password``, ``salt``,
     ``ttl``, ``access_key``, ``secret_key``, ``session_token``, ``endpoint``, ``addressing``,
-    ``region``, ``bucket``, ``prefix``, ``path``, ``timeout``, ``connect_timeout``, ``retries``.
+    ``region``, ``bucket``, ``prefix``, ``path``, ``timeout``, ``connect_timeout``, ``retries``,
+    ``max_in_flight``. In mode ``"dict"``, ``data`` may be a mapping of your own: the stored
+    (encrypted, compressed) objects are kept in it as ``data[<hex collection>][<hex key>]``.
     """
-    _reject_data(kwargs)
-    return Connection(_s3kv.connect(name, kwargs))
+    data = kwargs.pop("data", None)
+    return Connection(_s3kv.connect(name, kwargs, None, True, data))
 
 
 def __getattr__(name: str) -> Any:

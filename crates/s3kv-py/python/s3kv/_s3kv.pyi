@@ -7,6 +7,7 @@ def connect(
     kwargs: Mapping[str, Any],
     secrets: Optional[Mapping[str, Any]] = None,
     read_secret_files: bool = True,
+    data: Optional[Any] = None,
 ) -> Connection: ...
 
 class Connection:

@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional
 import streamlit as st
 from streamlit.connections import BaseConnection
 
-from . import Connection, _reject_data, _s3kv
+from . import Connection, _s3kv
 from ._collection import Collection
 
 
@@ -49,8 +49,8 @@ class S3KV(BaseConnection[Connection]):
         return table
 
     def _connect(self, **kwargs: Any) -> Connection:
-        _reject_data(kwargs)
-        core = _s3kv.connect(self._connection_name, kwargs, self._secrets_table(), False)
+        data = kwargs.pop("data", None)
+        core = _s3kv.connect(self._connection_name, kwargs, self._secrets_table(), False, data)
         return Connection(core)
 
     def collection(self, name: str, password: Optional[str] = None, **options: Any) -> Collection:
