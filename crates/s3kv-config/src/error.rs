@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use crate::Mode;
-
 /// A configuration problem the user must fix before a connection can open.
 ///
 /// Every message names the parameter and the source it came from, and says what is allowed.
@@ -41,18 +39,15 @@ pub enum Error {
         expected: &'static str,
     },
 
-    /// The chosen mode needs a parameter that no source sets.
-    #[error(
-        "{parameter} is required for mode {mode} (mode from {mode_origin}): \
-         set {parameter} {where_to_set}"
-    )]
+    /// The chosen mode, or another parameter, needs a parameter that no source sets.
+    #[error("{parameter} is required {needed}: set {parameter} {where_to_set}")]
     MissingParameter {
         /// The parameter's name.
         parameter: &'static str,
-        /// The mode that needs it.
-        mode: Mode,
-        /// Where the mode came from ("default" when no source sets it).
-        mode_origin: String,
+        /// What needs it and where that came from, for example
+        /// "for mode s3 (mode from default)" or
+        /// "with access_key (access_key from environment variable `my_kv_access_key`)".
+        needed: String,
         /// The places where the parameter can be set for this connection.
         where_to_set: String,
     },

@@ -203,15 +203,31 @@ impl Loader {
 
     /// Checks what no single parameter can check alone.
     fn check(&self, settings: &Settings, figment: &Figment) -> Result<(), Error> {
-        if settings.mode == Mode::S3 && settings.bucket.is_none() {
-            return Err(Error::MissingParameter {
-                parameter: "bucket",
-                mode: settings.mode,
-                mode_origin: origin_of(figment, "mode"),
-                where_to_set: self.where_to_set("bucket"),
-            });
+        if settings.mode != Mode::S3 {
+            return Ok(());
         }
-        Ok(())
+        let missing = |parameter: &'static str, needed: String| Error::MissingParameter {
+            parameter,
+            needed,
+            where_to_set: self.where_to_set(parameter),
+        };
+
+        if settings.bucket.is_none() {
+            let needed = format!("for mode s3 (mode from {})", origin_of(figment, "mode"));
+            return Err(missing("bucket", needed));
+        }
+
+        // Keys go in pairs, and a session token only with them: the S3 backend would refuse
+        // the connection anyway, but only here is it known where each value came from.
+        let with = |parameter: &str| {
+            format!("with {parameter} ({parameter} from {})", origin_of(figment, parameter))
+        };
+        match (&settings.access_key, &settings.secret_key, &settings.session_token) {
+            (Some(_), None, _) => Err(missing("secret_key", with("access_key"))),
+            (None, Some(_), _) => Err(missing("access_key", with("secret_key"))),
+            (None, None, Some(_)) => Err(missing("access_key", with("session_token"))),
+            _ => Ok(()),
+        }
     }
 
     fn where_to_set(&self, parameter: &str) -> String {

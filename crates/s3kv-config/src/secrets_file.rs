@@ -32,7 +32,8 @@ pub(crate) fn connection_table(path: &Path, name: &str) -> Result<Option<toml::T
 
     let mut document: toml::Table = toml::from_str(&text).map_err(|error| {
         let place = error.span().map(|span| position(&text, span.start)).unwrap_or_default();
-        malformed(path, format!("{place}{}", error.message().trim_end()))
+        let message: Vec<&str> = error.message().lines().map(str::trim).collect();
+        malformed(path, format!("{place}{}", message.join("; ")))
     })?;
 
     let Some(connections) = document.remove("connections") else { return Ok(None) };
@@ -112,6 +113,7 @@ mod tests {
         assert!(message.contains(&path.display().to_string()), "{message}");
         assert!(message.contains("line 2"), "{message}");
         assert!(!message.contains("never-shown-value"), "{message}");
+        assert!(!message.contains('\n'), "{message}");
         Ok(())
     }
 

@@ -241,3 +241,52 @@ fn errors_report_the_parameter_they_are_about() {
     let missing = isolated(None).load().err();
     assert_eq!(missing.as_ref().and_then(Error::parameter), Some("bucket"));
 }
+
+#[test]
+fn access_key_without_secret_key_names_where_the_key_came_from() -> TestResult {
+    let result = isolated(Some("my_kv"))
+        .env(vars(&[("my_kv_bucket", "b"), ("my_kv_access_key", "AKIA")]))
+        .load();
+    assert_eq!(
+        failure(result)?,
+        "secret_key is required with access_key (access_key from environment variable \
+         my_kv_access_key): set secret_key as a connection or collection kwarg, in the \
+         environment variable my_kv_secret_key (or MY_KV_SECRET_KEY), or under \
+         [connections.my_kv] in secrets.toml"
+    );
+    Ok(())
+}
+
+#[test]
+fn secret_key_without_access_key_is_reported() -> TestResult {
+    let result = isolated(None)
+        .kwargs(kwargs(serde_json::json!({ "bucket": "b", "secret_key": "s", "access_key": "" })))
+        .load();
+    let message = failure(result)?;
+    assert!(
+        message.starts_with(
+            "access_key is required with secret_key (secret_key from connection kwargs): "
+        ),
+        "{message}"
+    );
+    Ok(())
+}
+
+#[test]
+fn session_token_without_keys_is_reported() -> TestResult {
+    let result = isolated(None)
+        .kwargs(kwargs(serde_json::json!({ "bucket": "b", "session_token": "t" })))
+        .load();
+    let message = failure(result)?;
+    assert!(message.starts_with("access_key is required with session_token"), "{message}");
+    Ok(())
+}
+
+#[test]
+fn unpaired_keys_do_not_matter_outside_mode_s3() -> TestResult {
+    let settings = isolated(None)
+        .kwargs(kwargs(serde_json::json!({ "mode": "local", "access_key": "AKIA" })))
+        .load()?;
+    assert_eq!(settings.access_key.as_deref(), Some("AKIA"));
+    Ok(())
+}
