@@ -14,7 +14,8 @@ use crate::{
     seal::{Sealer, Segment},
 };
 
-/// Stored bytes one chunk takes at least: its frame, one byte of data and the tag.
+/// Stored bytes one chunk takes at least: its frame, one byte of data, the tag, and its frame
+/// in the index.
 const MIN_CHUNK_STORED_LEN: u64 = (FRAME_LEN + 1 + TAG_LEN + FRAME_LEN) as u64;
 
 /// A decoded object.
@@ -69,11 +70,12 @@ pub fn decode_with_limit(
 ) -> Result<Decoded, Error> {
     let parsed = header::parse(stored)?;
     let sealer = sealer_for(&parsed, key, identity)?;
+    let footer = find_footer(stored, parsed.bytes.len())?;
     if let Some(claimed) = parsed.header.plaintext_len {
         check_claim(claimed, &parsed.header, stored.len(), max_plaintext_len)?;
     }
 
-    let index = Index::read(stored, &parsed, &sealer)?;
+    let index = Index::read(stored, &parsed, &sealer, footer)?;
     if index.plaintext_len > max_plaintext_len {
         return Err(over_limit(index.plaintext_len, max_plaintext_len));
     }
@@ -106,6 +108,18 @@ fn sealer_for(
             Ok(Sealer::aead(keys, parsed.bytes, &identity.to_bytes()?))
         }
     }
+}
+
+/// Finds the footer at the end of the object and returns the index frame it repeats.
+///
+/// An object always ends with the footer magic: without it, the end is missing.
+fn find_footer(stored: &[u8], header_len: usize) -> Result<Frame, Error> {
+    let minimum = header_len + FRAME_LEN + MIN_INDEX_BODY_LEN + FOOTER_LEN;
+    if stored.len() < minimum || !stored.ends_with(&FOOTER_MAGIC) {
+        return Err(Error::Truncated);
+    }
+    let footer_start = stored.len() - FOOTER_LEN;
+    Ok(Frame::from_bytes(array(&stored[footer_start..footer_start + FRAME_LEN])))
 }
 
 /// Refuses a header whose plaintext length is past the caller's limit or more than an
@@ -151,19 +165,15 @@ struct Span {
 }
 
 impl Index {
-    /// Finds the index through the footer, checks the two frames agree, and opens it.
-    fn read(stored: &[u8], parsed: &ParsedHeader<'_>, sealer: &Sealer) -> Result<Self, Error> {
-        let minimum = parsed.bytes.len() + FRAME_LEN + MIN_INDEX_BODY_LEN + FOOTER_LEN;
-        if stored.len() < minimum {
-            return Err(Error::Truncated);
-        }
-        let footer_start = stored.len() - FOOTER_LEN;
-        let (footer_frame, magic) = stored[footer_start..].split_at(FRAME_LEN);
-        // An object always ends with the footer magic; without it, the end is missing.
-        if magic != FOOTER_MAGIC {
-            return Err(Error::Truncated);
-        }
-        let frame = Frame::from_bytes(array(footer_frame));
+    /// Finds the index through the footer's frame, checks the two frames agree, and opens
+    /// the index.
+    fn read(
+        stored: &[u8],
+        parsed: &ParsedHeader<'_>,
+        sealer: &Sealer,
+        frame: Frame,
+    ) -> Result<Self, Error> {
+        let footer_start = stored.len().checked_sub(FOOTER_LEN).ok_or(Error::Truncated)?;
         if !frame.is_index() || frame.is_compressed() {
             return Err(Error::corrupt(None, "footer"));
         }
@@ -225,7 +235,7 @@ impl Index {
             check_frame(*frame, header.compression, plaintext_len, number)?;
 
             let body_start = offset + FRAME_LEN;
-            let body_end = body_start + frame.body_len();
+            let body_end = body_start.saturating_add(frame.body_len());
             if body_end > self.start {
                 return Err(Error::corrupt(Some(number), "layout"));
             }

@@ -1,6 +1,7 @@
 //! The codec's integration tests, built as one binary: round trips, hostile input, the
 //! `docs/format.md` vectors, the manifest and legacy objects.
 
+mod craft;
 mod hostile;
 mod legacy;
 mod manifest;
