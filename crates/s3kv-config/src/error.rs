@@ -44,9 +44,8 @@ pub enum Error {
     MissingParameter {
         /// The parameter's name.
         parameter: &'static str,
-        /// What needs it and where that came from, for example
-        /// "for mode s3 (mode from default)" or
-        /// "with access_key (access_key from environment variable `my_kv_access_key`)".
+        /// What needs it and where that came from, for example `for mode s3 (mode from
+        /// default)` or `with access_key (access_key from connection kwargs)`.
         needed: String,
         /// The places where the parameter can be set for this connection.
         where_to_set: String,
