@@ -233,11 +233,11 @@ impl Loader {
     fn where_to_set(&self, parameter: &str) -> String {
         match &self.name {
             Some(name) => format!(
-                "as a connection or collection kwarg, in the environment variable \
+                "as a connection kwarg, in the environment variable \
                  {name}_{parameter} (or {}), or under [connections.{name}] in secrets.toml",
                 format!("{name}_{parameter}").to_uppercase()
             ),
-            None => "as a connection or collection kwarg (environment variables and \
+            None => "as a connection kwarg (environment variables and \
                      secrets.toml are read only for a named connection)"
                 .to_owned(),
         }

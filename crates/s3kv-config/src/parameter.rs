@@ -65,6 +65,17 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub(crate) const DEFAULT_RETRIES: u32 = 3;
 pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 16;
 
+/// The longest duration any parameter accepts.
+///
+/// Caches and timers downstream add durations to the current time, and some panic or overflow
+/// far beyond this; a century is longer than any useful cache lifetime or time limit.
+/// Years count 365.25 days, as humantime counts them, so `"100years"` is just accepted.
+pub(crate) const MAX_DURATION: Duration = Duration::from_hours(100 * 8766);
+
+/// The most requests in flight a connection accepts; far past what one process can use, and
+/// far below the limits of the semaphores that enforce it.
+pub(crate) const MAX_IN_FLIGHT: usize = 4096;
+
 /// What the loader needs to know about one parameter.
 pub(crate) struct Parameter {
     pub(crate) name: &'static str,
@@ -77,7 +88,8 @@ pub(crate) struct Parameter {
 }
 
 const A_STRING: &str = "a string";
-const A_DURATION: &str = "a number of seconds > 0, or a duration such as \"30s\" or \"2m\"";
+const A_DURATION: &str =
+    "a number of seconds > 0, or a duration such as \"30s\" or \"2m\", at most 100 years";
 
 /// The parameters, in the order of [`PARAMETERS`].
 pub(crate) const TABLE: &[Parameter] = &[
@@ -87,7 +99,8 @@ pub(crate) const TABLE: &[Parameter] = &[
     parameter(
         "ttl",
         false,
-        "a number of seconds >= 0, or a duration such as \"10m\" or \"1h 30m\", or \"\" for none",
+        "a number of seconds >= 0, or a duration such as \"10m\" or \"1h 30m\", at most 100 years, \
+         or \"\" for none",
     ),
     parameter("access_key", false, A_STRING),
     parameter("secret_key", true, A_STRING),
@@ -103,7 +116,7 @@ pub(crate) const TABLE: &[Parameter] = &[
     parameter("timeout", false, A_DURATION),
     parameter("connect_timeout", false, A_DURATION),
     parameter("retries", false, "a whole number >= 0"),
-    parameter("max_in_flight", false, "a whole number >= 1"),
+    parameter("max_in_flight", false, "a whole number from 1 to 4096"),
 ];
 
 const fn parameter(name: &'static str, is_secret: bool, expected: &'static str) -> Parameter {
@@ -323,8 +336,8 @@ fn de_retries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Erro
 
 fn de_max_in_flight<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
     with(deserializer, |scalar| match usize::try_from(parse_whole_number(scalar)?) {
-        Ok(0) | Err(_) => Err(Invalid),
-        Ok(count) => Ok(count),
+        Ok(count @ 1..=MAX_IN_FLIGHT) => Ok(count),
+        Ok(_) | Err(_) => Err(Invalid),
     })
 }
 
@@ -399,7 +412,7 @@ pub(crate) fn parse_timeout(scalar: Scalar) -> Result<Duration, Invalid> {
 /// A duration from a number of seconds (integer or fractional, as a number or a string) or
 /// from a human-readable string such as `"10m"` or `"1h 30m"`.
 pub(crate) fn parse_duration(scalar: Scalar) -> Result<Duration, Invalid> {
-    match scalar {
+    let duration = match scalar {
         Scalar::Integer(seconds) => {
             u64::try_from(seconds).map(Duration::from_secs).map_err(|_| Invalid)
         }
@@ -415,7 +428,8 @@ pub(crate) fn parse_duration(scalar: Scalar) -> Result<Duration, Invalid> {
             }
         }
         Scalar::Bool(_) | Scalar::Nothing => Err(Invalid),
-    }
+    }?;
+    if duration > MAX_DURATION { Err(Invalid) } else { Ok(duration) }
 }
 
 fn seconds_to_duration(seconds: f64) -> Result<Duration, Invalid> {

@@ -118,6 +118,18 @@ fn ttl_rejects_negative_non_finite_and_words() {
 }
 
 #[test]
+fn durations_past_a_century_are_rejected() {
+    let century = MAX_DURATION.as_secs();
+    assert_eq!(parse_ttl(Scalar::Integer(century.into())), Ok(Some(MAX_DURATION)));
+    assert_eq!(parse_ttl(Scalar::Integer((century + 1).into())), Err(Invalid));
+    assert_eq!(parse_ttl(Scalar::Integer(u64::MAX.into())), Err(Invalid));
+    assert_eq!(parse_ttl(text("100years")), Ok(Some(MAX_DURATION)));
+    assert_eq!(parse_ttl(text("101years")), Err(Invalid));
+    assert_eq!(parse_timeout(text("18446744073709551615")), Err(Invalid));
+    assert_eq!(parse_timeout(Scalar::Float(1e12)), Err(Invalid));
+}
+
+#[test]
 fn timeout_must_be_positive() {
     assert_eq!(parse_timeout(Scalar::Integer(30)), Ok(Duration::from_secs(30)));
     assert_eq!(parse_timeout(text("500ms")), Ok(Duration::from_millis(500)));

@@ -149,7 +149,13 @@ fn zero_timeout_and_zero_max_in_flight_are_rejected() -> TestResult {
 
     let limit =
         isolated(None).kwargs(kwargs(serde_json::json!({ "mode": "dict", "max_in_flight": 0 })));
-    assert!(failure(limit.load())?.ends_with("expected a whole number >= 1"));
+    assert!(failure(limit.load())?.ends_with("expected a whole number from 1 to 4096"));
+
+    let limit =
+        isolated(None).kwargs(kwargs(serde_json::json!({ "mode": "dict", "max_in_flight": 5000 })));
+    assert!(
+        failure(limit.load())?.starts_with("invalid max_in_flight 5000 from connection kwargs")
+    );
     Ok(())
 }
 
@@ -196,8 +202,8 @@ fn s3_without_bucket_says_where_to_set_it() -> TestResult {
     let result = isolated(Some("my_kv")).load();
     assert_eq!(
         failure(result)?,
-        "bucket is required for mode s3 (mode from default): set bucket as a connection or \
-         collection kwarg, in the environment variable my_kv_bucket (or MY_KV_BUCKET), \
+        "bucket is required for mode s3 (mode from default): set bucket as a connection \
+         kwarg, in the environment variable my_kv_bucket (or MY_KV_BUCKET), \
          or under [connections.my_kv] in secrets.toml"
     );
     Ok(())
@@ -216,8 +222,8 @@ fn s3_without_bucket_on_an_unnamed_connection_points_to_kwargs() -> TestResult {
     let result = isolated(None).load();
     assert_eq!(
         failure(result)?,
-        "bucket is required for mode s3 (mode from default): set bucket as a connection or \
-         collection kwarg (environment variables and secrets.toml are read only for a named \
+        "bucket is required for mode s3 (mode from default): set bucket as a connection \
+         kwarg (environment variables and secrets.toml are read only for a named \
          connection)"
     );
     Ok(())
@@ -250,7 +256,7 @@ fn access_key_without_secret_key_names_where_the_key_came_from() -> TestResult {
     assert_eq!(
         failure(result)?,
         "secret_key is required with access_key (access_key from environment variable \
-         my_kv_access_key): set secret_key as a connection or collection kwarg, in the \
+         my_kv_access_key): set secret_key as a connection kwarg, in the \
          environment variable my_kv_secret_key (or MY_KV_SECRET_KEY), or under \
          [connections.my_kv] in secrets.toml"
     );
