@@ -24,6 +24,9 @@ type JsonMap = serde_json::Map<String, serde_json::Value>;
 /// environment variables `<name>_<param>` (exact case first, then `<NAME>_<PARAM>`), the
 /// secrets table `[connections.<name>]`, and the defaults.
 /// Nothing is read until [`Loader::load`]; every load reads the environment and files afresh.
+// TODO: kwargs, a caller's secrets table and figment's merged values keep secrets in plain
+// `String`s that are not zeroed when dropped; only `Settings` zeroes its secrets. Today a
+// password can linger in freed memory after a load, as it does in the Python strings it came from.
 #[derive(Clone)]
 pub struct Loader {
     name: Option<String>,
