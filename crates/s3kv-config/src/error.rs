@@ -61,7 +61,8 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// A secrets.toml file is not valid TOML, or its `connections` entry is not a table.
+    /// A secrets.toml file is not UTF-8 or not TOML, or an entry on the way to the connection's
+    /// table is not a table.
     #[error("malformed secrets file {}: {detail}", path.display())]
     SecretsFileMalformed {
         /// The file.
@@ -98,9 +99,10 @@ impl Error {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Received {
-    /// The value itself, shortened, for parameters that are not secret.
+    /// The value itself, quoted and shortened, for scalars of parameters that are not secret.
     Value(String),
-    /// Only what kind of value it was ("a table", "an integer"), for secret parameters.
+    /// Only what kind of value it was ("a table", "a number"): for every value of a secret
+    /// parameter, and for tables and lists.
     Kind(&'static str),
     /// Nothing can be said about the value.
     Unknown,
