@@ -8,7 +8,11 @@
 //! secret; retries are logged as warnings.
 //!
 //! ```
-//! # async fn demo() -> Result<(), s3kv_store::Error> {
+//! # #[cfg(not(feature = "memory"))]
+//! # fn main() {}
+//! # #[cfg(feature = "memory")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), s3kv_store::Error> {
 //! use s3kv_store::PutMode;
 //!
 //! let backend = s3kv_store::memory()?;

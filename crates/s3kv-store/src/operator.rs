@@ -12,7 +12,9 @@ use futures::stream::{self, BoxStream, StreamExt};
 use opendal::Operator;
 
 use crate::error::{Access, from_opendal};
-use crate::path::{check_object_path, check_prefix, folder_of, is_under};
+#[cfg(any(feature = "memory", feature = "fs"))]
+use crate::path::folder_of;
+use crate::path::{check_object_path, check_prefix, is_under};
 use crate::{Backend, Capabilities, Entry, Error, ErrorKind, Object, ObjectMeta, PutMode};
 
 /// Which `OpenDAL` service an [`OpendalBackend`] wraps, where their behaviour differs.
@@ -203,7 +205,7 @@ impl Backend for OpendalBackend {
         result
     }
 
-    #[tracing::instrument(skip_all, fields(backend = %self.description, path))]
+    #[tracing::instrument(skip_all, fields(backend = %self.description, path = %path))]
     async fn get(&self, path: &str) -> Result<Object, Error> {
         let started = Instant::now();
         let result = async {
@@ -227,7 +229,7 @@ impl Backend for OpendalBackend {
         result
     }
 
-    #[tracing::instrument(skip_all, fields(backend = %self.description, path))]
+    #[tracing::instrument(skip_all, fields(backend = %self.description, path = %path))]
     async fn head(&self, path: &str) -> Result<ObjectMeta, Error> {
         let started = Instant::now();
         let result = async {
@@ -255,7 +257,7 @@ impl Backend for OpendalBackend {
         result
     }
 
-    #[tracing::instrument(skip_all, fields(backend = %self.description, path, size = bytes.len()))]
+    #[tracing::instrument(skip_all, fields(backend = %self.description, path = %path, size = bytes.len()))]
     async fn put(&self, path: &str, bytes: Bytes, mode: PutMode) -> Result<ObjectMeta, Error> {
         let started = Instant::now();
         let size = bytes.len() as u64;
@@ -268,7 +270,7 @@ impl Backend for OpendalBackend {
         result
     }
 
-    #[tracing::instrument(skip_all, fields(backend = %self.description, path))]
+    #[tracing::instrument(skip_all, fields(backend = %self.description, path = %path))]
     async fn delete(&self, path: &str) -> Result<(), Error> {
         let started = Instant::now();
         let result = async {
@@ -297,8 +299,10 @@ impl Backend for OpendalBackend {
         let listed = match self.flavor {
             #[cfg(feature = "s3")]
             Flavor::S3 => prefix,
-            #[allow(unreachable_patterns)]
-            _ => folder_of(prefix),
+            #[cfg(feature = "memory")]
+            Flavor::Memory => folder_of(prefix),
+            #[cfg(feature = "fs")]
+            Flavor::Fs => folder_of(prefix),
         };
         let probe = ListProbe { prefix, started: Instant::now(), count: 0, outcome: "ok" };
         let state = ListState::Start { listed, probe };

@@ -68,6 +68,7 @@ pub(crate) fn check_prefix(prefix: &str, backend: &str) -> Result<(), Error> {
 }
 
 /// Says what is wrong with a root prefix (without leading or trailing `/`), if anything.
+#[cfg(feature = "s3")]
 pub(crate) fn root_problem(root: &str) -> Option<String> {
     if root.is_empty() { None } else { structural_problem(root) }
 }

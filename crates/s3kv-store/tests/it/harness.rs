@@ -1,10 +1,7 @@
 //! Opens a fresh, empty backend of each kind for one test, and small helpers the cases share.
 
 use std::collections::BTreeSet;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use futures::TryStreamExt;
 use s3kv_store::{Backend, ErrorKind};
@@ -18,6 +15,7 @@ pub(crate) struct Fixture {
 }
 
 impl Fixture {
+    #[cfg(any(feature = "memory", feature = "s3"))]
     fn new(backend: Arc<dyn Backend>) -> Self {
         Self {
             backend,
@@ -28,6 +26,10 @@ impl Fixture {
 }
 
 /// Opens the backend `name` fresh for one test; `None` when it is not configured here.
+#[cfg_attr(
+    not(feature = "s3"),
+    expect(clippy::unnecessary_wraps, reason = "only the s3 fixture can be missing")
+)]
 pub(crate) fn open(name: &str) -> Option<Fixture> {
     match name {
         #[cfg(feature = "memory")]
@@ -72,8 +74,13 @@ pub(crate) fn s3_settings_from_env(root: &str) -> Option<s3kv_store::S3Settings>
     Some(settings)
 }
 
+#[cfg(feature = "s3")]
 /// A name no other test run picks: time, process and a counter, hashed with a random key.
 pub(crate) fn unique_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::SystemTime;
+
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)

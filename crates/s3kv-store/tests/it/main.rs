@@ -6,6 +6,8 @@
 
 mod harness;
 mod suite;
+#[cfg(feature = "memory")]
+mod tracing_events;
 
 #[cfg(feature = "fs")]
 mod fs_specific;
