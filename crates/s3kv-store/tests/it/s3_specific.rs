@@ -53,3 +53,98 @@ async fn unknown_bucket_check_is_invalid_config() {
     assert_eq!(error.kind(), ErrorKind::InvalidConfig, "{error}");
     assert!(error.to_string().contains(&error.backend().to_owned()), "{error}");
 }
+
+/// Set in the environment of the child process that [`credential_probe_child`] runs in.
+const CHILD_MARKER: &str = "S3KV_STORE_CREDENTIAL_PROBE_CHILD";
+
+/// Printed by the child when all its checks passed, so the parent knows it really ran.
+const CHILD_PASSED: &str = "credential probe passed";
+
+#[test]
+fn explicit_keys_never_send_an_ambient_session_token() {
+    // The ambient credentials must be in the environment of the process that builds the
+    // backend, and changing this process's environment needs `unsafe`; so a child process of
+    // this same test binary runs the probe with a prepared environment.
+    let home = tempfile::tempdir().expect("temporary home");
+    let missing = home.path().join("missing");
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "s3_specific::credential_probe_child", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(CHILD_MARKER, "1")
+        .env("HOME", home.path())
+        .env("AWS_ACCESS_KEY_ID", "AMBIENTKEY")
+        .env("AWS_SECRET_ACCESS_KEY", "ambient-secret")
+        .env("AWS_SESSION_TOKEN", "ambient-session-token")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", &missing)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &missing)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ROLE_ARN")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .output()
+        .expect("run the child test");
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(stderr.contains(CHILD_PASSED), "child did not run the probe:\n{stdout}\n{stderr}");
+}
+
+/// The child half of [`explicit_keys_never_send_an_ambient_session_token`]; does nothing in an
+/// ordinary test run.
+#[tokio::test]
+async fn credential_probe_child() {
+    if std::env::var_os(CHILD_MARKER).is_none() {
+        return;
+    }
+
+    let explicit = request_headers(Some(("EXPLICITKEY", "explicit-secret"))).await;
+    assert!(explicit.contains("credential=explicitkey/"), "{explicit}");
+    assert!(!explicit.contains("x-amz-security-token"), "ambient token sent: {explicit}");
+    assert!(!explicit.contains("ambientkey"), "{explicit}");
+
+    // Without explicit keys the ambient ones are used, token included: this shows the probe
+    // would see a token if one were sent.
+    let ambient = request_headers(None).await;
+    assert!(ambient.contains("credential=ambientkey/"), "{ambient}");
+    assert!(ambient.contains("x-amz-security-token: ambient-session-token"), "{ambient}");
+
+    eprintln!("{CHILD_PASSED}");
+}
+
+/// Sends one `head` to a loopback listener and returns the request head it received, lowercase.
+async fn request_headers(keys: Option<(&str, &str)>) -> String {
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().expect("one connection");
+        socket.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+        let mut head = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+            let read = socket.read(&mut buffer).expect("read the request");
+            if read == 0 {
+                break;
+            }
+            head.extend_from_slice(&buffer[..read]);
+        }
+        let answer = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+        socket.write_all(answer).expect("answer");
+        String::from_utf8_lossy(&head).to_lowercase()
+    });
+
+    let mut settings = S3Settings::new("probe");
+    settings.endpoint = Some(format!("http://127.0.0.1:{port}"));
+    if let Some((access_key, secret_key)) = keys {
+        settings.access_key = Some(access_key.to_owned());
+        settings.secret_key = Some(secret_key.to_owned());
+    }
+    let backend = s3kv_store::s3(settings).expect("opening sends nothing");
+    let error = backend.head("k").await.expect_err("the listener answers 404");
+    assert_eq!(error.kind(), ErrorKind::NotFound, "{error}");
+    server.join().expect("listener thread")
+}
