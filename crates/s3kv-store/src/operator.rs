@@ -119,11 +119,7 @@ impl OpendalBackend {
         };
 
         let metadata = written.map_err(|e| self.wrap(e, "put", Access::Write, path))?;
-        Ok(ObjectMeta {
-            size,
-            etag: metadata.etag().map(str::to_owned),
-            last_modified: metadata.last_modified().map(SystemTime::from),
-        })
+        Ok(meta_of(&metadata, size))
     }
 }
 
