@@ -70,6 +70,10 @@ pub fn fs(settings: FsSettings) -> Result<Arc<dyn Backend>, Error> {
         Operator::new(builder).map_err(|e| invalid("cannot open the folder").with_source(e))
     };
     let operator = build(Fs::default().root(root_text).atomic_write_dir(temporary_text))?;
+    // TODO: create-only writes open the target itself with `O_EXCL` and fill it in place, so a
+    // reader can see a partly written object, and a crash mid-write leaves a torn one that
+    // blocks later creates. Writing a temporary file and hard-linking it into place would make
+    // them atomic too.
     let create_operator = build(Fs::default().root(root_text))?;
 
     let capabilities =

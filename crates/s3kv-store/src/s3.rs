@@ -223,6 +223,9 @@ pub fn s3(settings: S3Settings) -> Result<Arc<dyn Backend>, Error> {
     // flags can claim atomic conditions a server does not honour.
     capabilities.conditional_create = capability.write_with_if_not_exists;
     capabilities.compare_and_swap = capability.write_with_if_match;
+    // TODO: the trait has no ranged read and no streaming put yet, so `ranged_read` and
+    // `multipart` stay false although S3 can do both; every value is read and written whole,
+    // in one request, which bounds values by memory and by the 5 GiB PutObject limit.
 
     let backend = OpendalBackend::new(
         operator.clone(),
