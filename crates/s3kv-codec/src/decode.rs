@@ -318,3 +318,57 @@ fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
     out.copy_from_slice(bytes);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{check_claim, check_frame};
+    use crate::{CompressionAlgorithm, Error, Header, PayloadKind, frame::Frame};
+
+    fn header(encrypted: bool) -> Header {
+        Header {
+            version: 1,
+            kind: PayloadKind::Bytes,
+            compression: CompressionAlgorithm::Zstd,
+            encrypted,
+            chunk_size: 1 << 16,
+            plaintext_len: None,
+        }
+    }
+
+    #[test]
+    fn claim_is_checked_against_the_smallest_possible_chunks() {
+        // One chunk: header 24, chunk 4 + 1 + 16, index frame 4 + 32 + 4, footer 8 = 93.
+        let plain = header(false);
+
+        assert!(check_claim(1, &plain, 93, u64::MAX).is_ok());
+        assert!(matches!(check_claim(1, &plain, 92, u64::MAX), Err(Error::LimitExceeded { .. })));
+        assert!(check_claim(0, &plain, 68, u64::MAX).is_ok());
+        assert!(matches!(
+            check_claim(u64::MAX - 1, &plain, 1 << 30, u64::MAX),
+            Err(Error::LimitExceeded { .. })
+        ));
+        assert!(matches!(
+            check_claim(10, &header(true), 1000, 9),
+            Err(Error::LimitExceeded { .. })
+        ));
+    }
+
+    #[test]
+    fn frames_must_fit_their_chunk() -> Result<(), Error> {
+        let zstd = CompressionAlgorithm::Zstd;
+        let none = CompressionAlgorithm::None;
+
+        assert!(check_frame(Frame::data(false, 100 + 16)?, zstd, 100, 0).is_ok());
+        assert!(check_frame(Frame::data(true, 99 + 16)?, zstd, 100, 0).is_ok());
+        assert!(check_frame(Frame::data(true, 100 + 16)?, zstd, 100, 0).is_err());
+        assert!(check_frame(Frame::data(true, 16)?, zstd, 100, 0).is_err());
+        assert!(check_frame(Frame::data(false, 99 + 16)?, zstd, 100, 0).is_err());
+        assert!(check_frame(Frame::data(false, 15)?, zstd, 100, 0).is_err());
+        assert!(check_frame(Frame::data(true, 50 + 16)?, none, 100, 0).is_err());
+        assert!(check_frame(Frame::index(100 + 16)?, zstd, 100, 7).is_err_and(|error| matches!(
+            error,
+            Error::Corrupt { chunk: Some(7), check: "frame flags" }
+        )));
+        Ok(())
+    }
+}
