@@ -1,6 +1,6 @@
 //! Reading an object: every length, flag, frame and tag is checked before its bytes are used.
 
-use std::ops::Range;
+use std::{fmt, ops::Range};
 
 use crate::{
     compress::Decompressor,
@@ -19,7 +19,9 @@ use crate::{
 const MIN_CHUNK_STORED_LEN: u64 = (FRAME_LEN + 1 + TAG_LEN + FRAME_LEN) as u64;
 
 /// A decoded object.
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows the plaintext's length, never its bytes.
+#[derive(Clone)]
 pub struct Decoded {
     /// What the plaintext is.
     pub kind: PayloadKind,
@@ -27,6 +29,17 @@ pub struct Decoded {
     pub plaintext: Vec<u8>,
     /// The header, with `plaintext_len` set to the length the index gives.
     pub header: Header,
+}
+
+impl fmt::Debug for Decoded {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Decoded")
+            .field("kind", &self.kind)
+            .field("plaintext_len", &self.plaintext.len())
+            .field("header", &self.header)
+            .finish()
+    }
 }
 
 /// Decodes an object, checking all of it.
@@ -333,6 +346,20 @@ mod tests {
             chunk_size: 1 << 16,
             plaintext_len: None,
         }
+    }
+
+    #[test]
+    fn decoded_debug_hides_the_plaintext() {
+        let decoded = super::Decoded {
+            kind: PayloadKind::Text,
+            plaintext: b"secret value".to_vec(),
+            header: header(true),
+        };
+
+        let debug = format!("{decoded:?}");
+
+        assert!(!debug.contains("secret") && !debug.contains("115"), "{debug}");
+        assert!(debug.contains("plaintext_len: 12"), "{debug}");
     }
 
     #[test]

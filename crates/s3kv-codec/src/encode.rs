@@ -66,7 +66,8 @@ fn encode_object(
     sealing: Option<(&DataKey, [u8; KEY_LEN])>,
     identity: Identity<'_>,
 ) -> Result<Vec<u8>, Error> {
-    let chunk_size = usize::try_from(options.validate()?)
+    let chunk_size_bytes = options.validate()?;
+    let chunk_size = usize::try_from(chunk_size_bytes)
         .map_err(|_| Error::invalid("chunk size does not fit in memory"))?;
     if options.kind == PayloadKind::Text && std::str::from_utf8(plaintext).is_err() {
         return Err(Error::invalid("a text payload must be utf-8"));
@@ -81,7 +82,7 @@ fn encode_object(
         kind: options.kind,
         compression: options.compression.algorithm(),
         encrypted: sealing.is_some(),
-        chunk_size: options.validate()?,
+        chunk_size: chunk_size_bytes,
         plaintext_len: Some(plaintext_len),
     };
     let (header_bytes, sealer) = match sealing {
