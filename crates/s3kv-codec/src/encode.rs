@@ -75,6 +75,8 @@ fn encode_object(
     let plaintext_len = u64::try_from(plaintext.len())
         .map_err(|_| Error::limit("the value is longer than 2^64 bytes"))?;
     let chunk_count = plaintext.len().div_ceil(chunk_size);
+    // Chunks are at least 64 KiB, so their count always fits in a u64.
+    let chunk_total = u64::try_from(chunk_count).unwrap_or(u64::MAX);
     let index_frame = Frame::index(index_body_len(chunk_count)?)?;
 
     let header = Header {
@@ -85,26 +87,14 @@ fn encode_object(
         chunk_size: chunk_size_bytes,
         plaintext_len: Some(plaintext_len),
     };
-    let (header_bytes, sealer) = match sealing {
-        None => {
-            let bytes = header.to_bytes(None);
-            let sealer = Sealer::checksum(&bytes);
-            (bytes, sealer)
-        }
-        Some((key, salt)) => {
-            let keys = ObjectKeys::derive(key, &salt)?;
-            let bytes = header.to_bytes(Some((&salt, &keys.commitment)));
-            let sealer = Sealer::aead(keys, &bytes, &identity.to_bytes()?);
-            (bytes, sealer)
-        }
-    };
+    let (header_bytes, sealer) = seal_header(&header, sealing, identity)?;
 
     let mut out =
         Vec::with_capacity(capacity_estimate(header_bytes.len(), plaintext.len(), chunk_count));
     out.extend_from_slice(&header_bytes);
     let mut index = Vec::with_capacity(index_frame.body_len());
     index.extend_from_slice(&plaintext_len.to_le_bytes());
-    index.extend_from_slice(&u64::try_from(chunk_count).unwrap_or(u64::MAX).to_le_bytes());
+    index.extend_from_slice(&chunk_total.to_le_bytes());
 
     // Each chunk depends only on the sealer, its number and its bytes: this loop can become
     // a parallel map (one compressor per worker) followed by an in-order append.
@@ -114,14 +104,35 @@ fn encode_object(
         index.extend_from_slice(&frame.to_bytes());
     }
 
-    let chunks = u64::try_from(chunk_count).unwrap_or(u64::MAX);
     out.extend_from_slice(&index_frame.to_bytes());
     let start = out.len();
     out.extend_from_slice(&index);
-    sealer.seal(&mut out, start, Segment::Index(chunks), index_frame)?;
+    sealer.seal(&mut out, start, Segment::Index(chunk_total), index_frame)?;
     out.extend_from_slice(&index_frame.to_bytes());
     out.extend_from_slice(&FOOTER_MAGIC);
     Ok(out)
+}
+
+/// The header's bytes and the sealer of the object; with a key, this runs the key schedule
+/// and stores the salt and commitment in the header.
+fn seal_header(
+    header: &Header,
+    sealing: Option<(&DataKey, [u8; KEY_LEN])>,
+    identity: Identity<'_>,
+) -> Result<(Vec<u8>, Sealer), Error> {
+    match sealing {
+        None => {
+            let bytes = header.to_bytes(None);
+            let sealer = Sealer::checksum(&bytes);
+            Ok((bytes, sealer))
+        }
+        Some((key, salt)) => {
+            let keys = ObjectKeys::derive(key, &salt)?;
+            let bytes = header.to_bytes(Some((&salt, &keys.commitment)));
+            let sealer = Sealer::aead(keys, &bytes, &identity.to_bytes()?);
+            Ok((bytes, sealer))
+        }
+    }
 }
 
 /// Appends one chunk (frame and sealed body) to `out`, returning its frame.
