@@ -95,11 +95,10 @@ fn to_json(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Value> {
         };
     }
     if let Ok(number) = value.cast::<PyFloat>() {
-        return Ok(serde_json::Number::from_f64(number.value())
-            .map_or(Value::Null, Value::Number));
+        return Ok(serde_json::Number::from_f64(number.value()).map_or(Value::Null, Value::Number));
     }
     if let Ok(text) = value.cast::<PyString>() {
-        return Ok(Value::String(text.to_str()?.to_owned()));
+        return Ok(Value::String(text.to_cow()?.into_owned()));
     }
     if let Ok(table) = value.cast::<PyDict>() {
         return Ok(Value::Object(to_json_map(table)?));
@@ -121,9 +120,8 @@ fn to_json(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Value> {
 fn to_json_map(table: &Bound<'_, PyDict>) -> PyResult<Map<String, Value>> {
     let mut map = Map::new();
     for (name, value) in table.iter() {
-        let name: String = name.extract().map_err(|_| {
-            config_error(table.py(), "parameter names must be str")
-        })?;
+        let name: String =
+            name.extract().map_err(|_| config_error(table.py(), "parameter names must be str"))?;
         let value = to_json(&name, &value)?;
         map.insert(name, value);
     }
@@ -134,31 +132,16 @@ fn config_error(py: Python<'_>, message: &str) -> PyErr {
     to_py_err(py, &s3kv::Error::new(ErrorKind::Config, message))
 }
 
-fn kind_code(kind: PayloadKind) -> u8 {
-    match kind {
-        PayloadKind::Bytes => 0,
-        PayloadKind::Text => 1,
-        PayloadKind::Cbor => 2,
-        PayloadKind::Pickle => 3,
-        // Kinds this module does not know come back as raw bytes, never misread.
-        _ => 0,
-    }
-}
-
 fn kind_from_code(py: Python<'_>, code: u8) -> PyResult<PayloadKind> {
-    match code {
-        0 => Ok(PayloadKind::Bytes),
-        1 => Ok(PayloadKind::Text),
-        2 => Ok(PayloadKind::Cbor),
-        3 => Ok(PayloadKind::Pickle),
-        _ => Err(to_py_err(
+    PayloadKind::from_byte(code).ok_or_else(|| {
+        to_py_err(
             py,
             &s3kv::Error::new(
                 ErrorKind::Unsupported,
                 format!("payload kind {code} is not one of 0 bytes, 1 text, 2 cbor, 3 pickle"),
             ),
-        )),
-    }
+        )
+    })
 }
 
 /// Opens a connection. `secrets` is the `[connections.<name>]` table when the caller read it
@@ -168,13 +151,13 @@ fn kind_from_code(py: Python<'_>, code: u8) -> PyResult<PayloadKind> {
 #[pyo3(signature = (name, kwargs, secrets = None, read_secret_files = true, data = None))]
 fn connect(
     py: Python<'_>,
-    name: Option<String>,
+    name: Option<&str>,
     kwargs: &Bound<'_, PyDict>,
     secrets: Option<&Bound<'_, PyDict>>,
     read_secret_files: bool,
     data: Option<Py<PyAny>>,
 ) -> PyResult<Connection> {
-    let mut loader = Loader::new(name.as_deref()).kwargs(to_json_map(kwargs)?);
+    let mut loader = Loader::new(name).kwargs(to_json_map(kwargs)?);
     if let Some(secrets) = secrets {
         loader = loader.secrets_table(to_json_map(secrets)?);
     }
@@ -240,9 +223,13 @@ struct Collection {
 #[pymethods]
 impl Collection {
     /// The payload kind code, the bytes and whether the original library wrote it, or `None`.
-    fn get<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<(u8, Bound<'py, PyBytes>, bool)>> {
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+    ) -> PyResult<Option<(u8, Bound<'py, PyBytes>, bool)>> {
         let value = block_on(py, self.inner.get(key))?;
-        Ok(value.map(|value| (kind_code(value.kind), PyBytes::new(py, &value.data), value.legacy)))
+        Ok(value.map(|value| (value.kind.to_byte(), PyBytes::new(py, &value.data), value.legacy)))
     }
 
     /// Stores `data` with payload kind code `kind`.

@@ -42,7 +42,13 @@ fn split<'a>(operation: &'static str, path: &'a str) -> Result<(&'a str, &'a str
 }
 
 fn python_error(operation: &'static str, path: &str, error: &PyErr) -> Error {
-    Error::new(ErrorKind::Other, operation, path, DESCRIPTION, format!("the mapping raised {error}"))
+    Error::new(
+        ErrorKind::Other,
+        operation,
+        path,
+        DESCRIPTION,
+        format!("the mapping raised {error}"),
+    )
 }
 
 fn not_found(operation: &'static str, path: &str) -> Error {
@@ -93,9 +99,9 @@ impl Backend for MappingBackend {
     async fn check(&self) -> Result<(), Error> {
         Python::attach(|py| {
             let data = self.data.bind(py);
-            let usable = data.hasattr("__getitem__").and_then(|get| {
-                Ok(get && data.hasattr("__setitem__")? && data.hasattr("keys")?)
-            });
+            let usable = data
+                .hasattr("__getitem__")
+                .and_then(|get| Ok(get && data.hasattr("__setitem__")? && data.hasattr("keys")?));
             match usable {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(Error::new(
@@ -204,7 +210,9 @@ impl Backend for MappingBackend {
         });
         match entries {
             Ok(entries) => stream::iter(entries.into_iter().map(Ok)).boxed(),
-            Err(error) => stream::once(async move { Err(python_error("list", prefix, &error)) }).boxed(),
+            Err(error) => {
+                stream::once(async move { Err(python_error("list", prefix, &error)) }).boxed()
+            }
         }
     }
 }

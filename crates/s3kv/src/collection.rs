@@ -60,9 +60,16 @@ impl Collection {
         let names = Names::new(name, &backend.capabilities())?;
         // The original library derived one key from password and a hex salt; values it wrote
         // are read with that key. A salt that is not hex could not have been used there.
-        let legacy_key = password.and_then(|password| legacy::LegacyKey::derive(password, salt).ok());
-        let inner =
-            Inner { name: name.to_owned(), names, backend, key, legacy_key, options: EncodeOptions::default() };
+        let legacy_key =
+            password.and_then(|password| legacy::LegacyKey::derive(password, salt).ok());
+        let inner = Inner {
+            name: name.to_owned(),
+            names,
+            backend,
+            key,
+            legacy_key,
+            options: EncodeOptions::default(),
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -279,13 +286,11 @@ pub(crate) async fn unlock(
 
 fn open_manifest(bytes: &[u8], password: &str, salt: &str, collection: &str) -> Result<DataKey> {
     let manifest = manifest::Manifest::from_bytes(bytes)?;
-    manifest.unlock(password.as_bytes(), salt.as_bytes(), collection).map_err(|error| {
-        match error {
-            s3kv_codec::Error::WrongKey => Error::new(
-                ErrorKind::WrongPassword,
-                "wrong password for this collection (or a different salt than it was created with)",
-            ),
-            other => other.into(),
-        }
+    manifest.unlock(password.as_bytes(), salt.as_bytes(), collection).map_err(|error| match error {
+        s3kv_codec::Error::WrongKey => Error::new(
+            ErrorKind::WrongPassword,
+            "wrong password for this collection (or a different salt than it was created with)",
+        ),
+        other => other.into(),
     })
 }

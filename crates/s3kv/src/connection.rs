@@ -123,14 +123,24 @@ impl Connection {
     /// has a password and none was given; `Config` for an unknown or connection-level option;
     /// `InvalidKey` for an empty or over-long name; `Backend` when the manifest cannot be read.
     #[tracing::instrument(skip_all, fields(collection = name))]
-    pub async fn collection(&self, name: &str, options: Map<String, JsonValue>) -> Result<Collection> {
-        self.open_collection(name, options)
-            .await
-            .map_err(|error| error.during("open collection").in_collection(name).on_backend(self.describe()))
+    pub async fn collection(
+        &self,
+        name: &str,
+        options: Map<String, JsonValue>,
+    ) -> Result<Collection> {
+        self.open_collection(name, options).await.map_err(|error| {
+            error.during("open collection").in_collection(name).on_backend(self.describe())
+        })
     }
 
-    async fn open_collection(&self, name: &str, options: Map<String, JsonValue>) -> Result<Collection> {
-        if let Some(misplaced) = options.keys().find(|option| !COLLECTION_PARAMETERS.contains(&option.as_str())) {
+    async fn open_collection(
+        &self,
+        name: &str,
+        options: Map<String, JsonValue>,
+    ) -> Result<Collection> {
+        if let Some(misplaced) =
+            options.keys().find(|option| !COLLECTION_PARAMETERS.contains(&option.as_str()))
+        {
             let known = s3kv_config::PARAMETERS.contains(&misplaced.as_str());
             let message = if known {
                 format!(
@@ -155,20 +165,19 @@ impl Connection {
             salt: Zeroizing::new(salt.clone().unwrap_or_default()),
         };
         let cached = self.lock_keys().get(&id).cloned();
-        let key = match cached {
-            Some(key) => key,
-            None => {
-                let key = collection::unlock(
-                    self.inner.backend.as_ref(),
-                    name,
-                    password.as_deref(),
-                    salt.as_deref().unwrap_or(""),
-                )
-                .await?
-                .map(Arc::new);
-                self.lock_keys().insert(id, key.clone());
-                key
-            }
+        let key = if let Some(key) = cached {
+            key
+        } else {
+            let key = collection::unlock(
+                self.inner.backend.as_ref(),
+                name,
+                password.as_deref(),
+                salt.as_deref().unwrap_or(""),
+            )
+            .await?
+            .map(Arc::new);
+            self.lock_keys().insert(id, key.clone());
+            key
         };
         Collection::new(
             name,
@@ -194,8 +203,11 @@ fn backend_for(settings: &Settings) -> Result<Arc<dyn Backend>> {
         Mode::Local => {
             let root = if settings.path.as_os_str().is_empty() {
                 std::env::current_dir().map_err(|error| {
-                    Error::new(ErrorKind::Config, "cannot read the current directory for mode local")
-                        .with_source(error)
+                    Error::new(
+                        ErrorKind::Config,
+                        "cannot read the current directory for mode local",
+                    )
+                    .with_source(error)
                 })?
             } else {
                 absolute(&settings.path)?
@@ -203,11 +215,6 @@ fn backend_for(settings: &Settings) -> Result<Arc<dyn Backend>> {
             s3kv_store::fs(s3kv_store::FsSettings::new(root))?
         }
         Mode::S3 => s3kv_store::s3(s3_settings(settings)?)?,
-        // The configuration may learn modes before the facade does.
-        #[allow(unreachable_patterns)]
-        _ => {
-            return Err(Error::new(ErrorKind::Unsupported, "this build does not support that mode"));
-        }
     };
     Ok(backend)
 }
@@ -229,7 +236,7 @@ fn s3_settings(settings: &Settings) -> Result<s3kv_store::S3Settings> {
     s3.addressing = match settings.addressing {
         s3kv_config::Addressing::Path => s3kv_store::Addressing::Path,
         s3kv_config::Addressing::Virtual => s3kv_store::Addressing::Virtual,
-        _ => s3kv_store::Addressing::Auto,
+        s3kv_config::Addressing::Auto => s3kv_store::Addressing::Auto,
     };
     s3.access_key.clone_from(&settings.access_key);
     s3.secret_key = settings.secret_key.as_ref().map(|secret| secret.expose().to_owned());

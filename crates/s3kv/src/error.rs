@@ -58,8 +58,15 @@ pub struct Context {
 }
 
 /// An s3kv error: kind, message, context and the underlying cause.
+///
+/// Boxed, so that results stay one pointer wide on the success path.
 #[derive(Debug)]
 pub struct Error {
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     context: Context,
@@ -69,21 +76,23 @@ pub struct Error {
 impl Error {
     /// A new error of `kind` with a lowercase message and no context yet.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), context: Context::default(), source: None }
+        let inner =
+            Inner { kind, message: message.into(), context: Context::default(), source: None };
+        Self { inner: Box::new(inner) }
     }
 
     /// Attaches the underlying cause.
     #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.inner.source = Some(Box::new(source));
         self
     }
 
     /// Names the operation, unless an inner layer already did.
     #[must_use]
     pub(crate) fn during(mut self, operation: &'static str) -> Self {
-        if self.context.operation.is_empty() {
-            self.context.operation = operation;
+        if self.inner.context.operation.is_empty() {
+            self.inner.context.operation = operation;
         }
         self
     }
@@ -91,49 +100,49 @@ impl Error {
     /// Names the collection.
     #[must_use]
     pub(crate) fn in_collection(mut self, collection: &str) -> Self {
-        self.context.collection.get_or_insert_with(|| collection.to_owned());
+        self.inner.context.collection.get_or_insert_with(|| collection.to_owned());
         self
     }
 
     /// Names the key.
     #[must_use]
     pub(crate) fn for_key(mut self, key: &str) -> Self {
-        self.context.key.get_or_insert_with(|| key.to_owned());
+        self.inner.context.key.get_or_insert_with(|| key.to_owned());
         self
     }
 
     /// Names the backend.
     #[must_use]
     pub(crate) fn on_backend(mut self, backend: String) -> Self {
-        self.context.backend.get_or_insert(backend);
+        self.inner.context.backend.get_or_insert(backend);
         self
     }
 
     /// What the caller should do about it.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The message without context.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// Where it happened.
     pub fn context(&self) -> &Context {
-        &self.context
+        &self.inner.context
     }
 
     /// Whether trying again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, ErrorKind::Backend | ErrorKind::Conflict)
+        matches!(self.inner.kind, ErrorKind::Backend | ErrorKind::Conflict)
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        let Context { operation, collection, key, backend } = &self.context;
+        f.write_str(&self.inner.message)?;
+        let Context { operation, collection, key, backend } = &self.inner.context;
         let mut parts = Vec::new();
         if !operation.is_empty() {
             parts.push(format!("operation {operation}"));
@@ -156,7 +165,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|source| source as &(dyn std::error::Error + 'static))
+        self.inner.source.as_deref().map(|source| source as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -167,6 +176,10 @@ impl From<s3kv_config::Error> for Error {
 }
 
 impl From<s3kv_store::Error> for Error {
+    #[expect(
+        clippy::match_same_arms,
+        reason = "every current store kind is named; the wildcard is for kinds added later"
+    )]
     fn from(error: s3kv_store::Error) -> Self {
         use s3kv_store::ErrorKind as Store;
         let kind = match error.kind() {
@@ -204,10 +217,13 @@ impl From<s3kv_codec::Error> for Error {
                  value that anyone with write access to the storage could have planted"
                     .to_owned(),
             ),
-            Codec::Unsupported { .. } => {
-                (ErrorKind::Unsupported, "stored value uses a format this version cannot read".to_owned())
+            Codec::Unsupported { .. } => (
+                ErrorKind::Unsupported,
+                "stored value uses a format this version cannot read".to_owned(),
+            ),
+            Codec::InvalidInput { .. } => {
+                (ErrorKind::Internal, "codec rejected its input".to_owned())
             }
-            Codec::InvalidInput { .. } => (ErrorKind::Internal, "codec rejected its input".to_owned()),
             _ => (ErrorKind::Corrupt, "stored value is unreadable".to_owned()),
         };
         Self::new(kind, message).with_source(error)

@@ -100,8 +100,7 @@ impl Names {
     /// (the manifest, a nested folder, a temporary file, or a name that is not hex of UTF-8).
     pub(crate) fn key_of(&self, path: &str) -> Option<String> {
         let name = path.strip_prefix(&self.directory)?;
-        if name.is_empty() || !name.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
-        {
+        if name.is_empty() || !name.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f')) {
             return None;
         }
         let bytes = hex::decode(name).ok()?;
@@ -176,10 +175,7 @@ mod tests {
 
     #[test]
     fn empty_key_and_collection_are_refused() {
-        assert_eq!(
-            Names::new("", &s3_like()).expect_err("empty").kind(),
-            ErrorKind::InvalidKey
-        );
+        assert_eq!(Names::new("", &s3_like()).expect_err("empty").kind(), ErrorKind::InvalidKey);
         let names = Names::new("c", &s3_like()).expect("names");
         assert_eq!(names.value("").expect_err("empty").kind(), ErrorKind::InvalidKey);
     }

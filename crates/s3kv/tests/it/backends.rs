@@ -1,34 +1,46 @@
 //! Builds a connection to each backend the suite runs against.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use s3kv::{Connection, Loader};
+use s3kv::{Backend, Connection, Loader};
 use serde_json::{Map, Value, json};
 
 /// One backend to run the suite against, and what keeps it alive.
-pub struct Target {
-    pub name: &'static str,
+pub(crate) struct Target {
+    pub(crate) name: &'static str,
     /// Connection kwargs that reach the backend; every call opens a connection to the same data.
-    pub kwargs: Map<String, Value>,
+    pub(crate) kwargs: Map<String, Value>,
+    /// The one memory store every connection to the memory target shares.
+    memory: Option<Arc<dyn Backend>>,
     /// Keeps a temporary folder alive for the local target.
     _folder: Option<tempfile::TempDir>,
 }
 
 impl Target {
-    /// A new connection to this target's data. Memory connections share nothing, so tests that
-    /// need two connections on one store use `Connection::with_backend` instead.
-    pub async fn connect(&self) -> Connection {
-        Connection::open(loader(self.kwargs.clone())).await.expect("connection opens")
+    /// A new connection to this target's data; every connection sees the same data.
+    pub(crate) async fn connect(&self) -> Connection {
+        let loader = loader(self.kwargs.clone());
+        match &self.memory {
+            // Each `mode: dict` connection has a memory of its own; share one instead.
+            Some(memory) => {
+                let settings = loader.load().expect("settings");
+                Connection::with_backend(loader, settings, Arc::clone(memory)).await
+            }
+            None => Connection::open(loader).await,
+        }
+        .expect("connection opens")
     }
 }
 
 /// A loader that sees only `kwargs`: no environment, no secrets files.
-pub fn loader(kwargs: Map<String, Value>) -> Loader {
+pub(crate) fn loader(kwargs: Map<String, Value>) -> Loader {
     Loader::new(Some("s3kv_test")).kwargs(kwargs).env(Vec::new()).secrets_files(Vec::new())
 }
 
 fn object(value: Value) -> Map<String, Value> {
-    value.as_object().cloned().expect("a JSON object")
+    let Value::Object(map) = value else { panic!("a JSON object") };
+    map
 }
 
 /// A prefix no other test uses, so tests on one bucket never see each other's keys.
@@ -41,25 +53,31 @@ fn unique_prefix() -> String {
 }
 
 /// Every backend available here: memory and a folder always, S3 when configured.
-pub fn targets() -> Vec<Target> {
+pub(crate) fn targets() -> Vec<Target> {
     let folder = tempfile::tempdir().expect("temporary folder");
     let path = folder.path().to_string_lossy().into_owned();
     let mut targets = vec![
-        Target { name: "memory", kwargs: object(json!({"mode": "dict"})), _folder: None },
+        Target {
+            name: "memory",
+            kwargs: object(json!({"mode": "dict"})),
+            memory: Some(s3kv::store::memory().expect("memory")),
+            _folder: None,
+        },
         Target {
             name: "fs",
             kwargs: object(json!({"mode": "local", "path": path})),
+            memory: None,
             _folder: Some(folder),
         },
     ];
     if let Some(kwargs) = s3_kwargs() {
-        targets.push(Target { name: "s3", kwargs, _folder: None });
+        targets.push(Target { name: "s3", kwargs, memory: None, _folder: None });
     }
     targets
 }
 
 /// Connection kwargs for the S3 server named by `S3KV_TEST_*`, under a fresh prefix.
-pub fn s3_kwargs() -> Option<Map<String, Value>> {
+pub(crate) fn s3_kwargs() -> Option<Map<String, Value>> {
     let endpoint = std::env::var("S3KV_TEST_ENDPOINT").ok()?;
     let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
     Some(object(json!({
@@ -74,7 +92,7 @@ pub fn s3_kwargs() -> Option<Map<String, Value>> {
 }
 
 /// Collection options with a password.
-pub fn password(password: &str) -> Map<String, Value> {
+pub(crate) fn password(password: &str) -> Map<String, Value> {
     object(json!({ "password": password }))
 }
 

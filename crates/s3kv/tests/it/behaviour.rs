@@ -163,7 +163,7 @@ async fn a_value_moved_to_another_key_is_reported_corrupt() {
 }
 
 fn hex(text: &str) -> String {
-    text.bytes().map(|byte| format!("{byte:02x}")).collect()
+    hex::encode(text.as_bytes())
 }
 
 #[tokio::test]
@@ -176,8 +176,10 @@ async fn two_connections_opening_a_new_collection_agree_on_one_key() {
     let second = s3kv::Connection::with_backend(loader, settings, backend);
     let (first, second) = tokio::join!(first, second);
     let (first, second) = (first.expect("opens"), second.expect("opens"));
-    let (a, b) =
-        tokio::join!(first.collection("new", password("pw")), second.collection("new", password("pw")));
+    let (a, b) = tokio::join!(
+        first.collection("new", password("pw")),
+        second.collection("new", password("pw"))
+    );
     let (a, b) = (a.expect("opens"), b.expect("opens"));
     a.set("k", PayloadKind::Text, b"from a").await.expect("set");
     assert_eq!(b.get("k").await.expect("get").expect("present").data, b"from a");

@@ -9,7 +9,8 @@ use serde_json::{Map, json};
 use crate::backends::{loader, password};
 
 fn kwargs(value: serde_json::Value) -> Map<String, serde_json::Value> {
-    value.as_object().cloned().expect("a JSON object")
+    let serde_json::Value::Object(map) = value else { panic!("a JSON object") };
+    map
 }
 
 #[tokio::test]

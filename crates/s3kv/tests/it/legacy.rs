@@ -25,17 +25,16 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 
 fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(data).iter().map(|byte| format!("{byte:02x}")).collect()
+    hex::encode(sha2::Sha256::digest(data))
 }
 
 #[tokio::test]
 async fn the_original_librarys_values_are_read_in_place() {
     let folder = tempfile::tempdir().expect("folder");
     copy_tree(&vectors(), folder.path());
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(vectors().join("MANIFEST.json")).expect("manifest"),
-    )
-    .expect("json");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vectors().join("MANIFEST.json")).expect("manifest"))
+            .expect("json");
     let path = folder.path().to_string_lossy().into_owned();
     let kwargs = json!({"mode": "local", "path": path}).as_object().cloned().expect("object");
     let connection = Connection::open(loader(kwargs)).await.expect("opens");
