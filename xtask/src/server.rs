@@ -35,6 +35,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// a few fresh ports make that race harmless.
 const START_ATTEMPTS: u32 = 3;
 
+/// `MinIO` keeps its data in `<scratch>/minio-data-<pid of xtask>`.
+const MINIO_DATA_PREFIX: &str = "minio-data-";
+
 /// How many lines of a failed server's log are shown.
 const LOG_TAIL_LINES: usize = 20;
 
@@ -295,7 +298,9 @@ fn start_once(venv: &Venv, kind: &Kind, scratch: &Path, log: &Path) -> Result<Se
     let (mut command, data_dir) = match kind {
         Kind::Moto => (moto_command(venv, port).map_err(StartError::Other)?, None),
         Kind::Minio(binary) => {
-            let data_dir = scratch.join("minio-data");
+            // One folder per xtask process, so a second server never wipes a running one's data.
+            remove_stale_data_dirs(scratch);
+            let data_dir = scratch.join(format!("{MINIO_DATA_PREFIX}{}", std::process::id()));
             let _ = fs::remove_dir_all(&data_dir);
             let console_port = free_port().map_err(StartError::Other)?;
             (minio_command(binary, &data_dir, port, console_port), Some(data_dir))
@@ -407,6 +412,28 @@ fn create_bucket(server: &Server, kind: &Kind, venv: &Venv) -> Result<(), String
             settings.apply(&mut command);
             process::run(&mut command)
                 .map_err(|error| format!("cannot create bucket {}: {error}", settings.bucket))
+        }
+    }
+}
+
+/// Removes `MinIO` folders left by xtask processes that ended without cleaning up (Ctrl-C).
+///
+/// Only where `/proc` tells which processes run; elsewhere the folders stay until `cargo clean`.
+fn remove_stale_data_dirs(scratch: &Path) {
+    let proc_dir = Path::new("/proc");
+    if !proc_dir.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|name| name.strip_prefix(MINIO_DATA_PREFIX)) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !proc_dir.join(pid).exists() {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }
