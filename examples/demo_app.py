@@ -64,14 +64,15 @@ c1, c2, c3 = st.columns(3)
 c1.subheader("Make a picture")
 c2.subheader("Store it")
 c3.subheader("Load one")
-key1 = c2.selectbox("Key to store under", KEYS, key="key1", disabled="image1" not in ss)
-key2 = c3.selectbox("Key to load", KEYS, key="key2")
 with c1:
+    # Handled before the store column is drawn, so its widgets are enabled in the same run.
     if st.button("make a random picture"):
         ss["seed"] = int(time.time_ns() % 1_000_000)
         ss["image1"] = make_picture(ss["seed"])
     if "image1" in ss:
         st.image(ss["image1"], caption=f"picture {ss['seed']}")
+key1 = c2.selectbox("Key to store under", KEYS, key="key1", disabled="image1" not in ss)
+key2 = c3.selectbox("Key to load", KEYS, key="key2")
 with c2:
     if st.button("save picture in DB", disabled="image1" not in ss):
         images[str(key1)] = ss["image1"]
@@ -123,7 +124,7 @@ if st.button("run the 100 MB demonstration"):
     stored = time.perf_counter()
     back = big["my-key"]
     read = time.perf_counter()
-    st.write(len(back))
-    st.write(back[:100])
+    st.write(f"length read back: {len(back)}")
+    st.write(f"first 100 characters: {back[:100]}")
     st.write(f"write {stored - started:.2f} s, read {read - stored:.2f} s")
     del value, back
