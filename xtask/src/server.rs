@@ -92,6 +92,8 @@ impl Settings {
         for (name, value) in self.variables() {
             command.env(name, value);
         }
+        // A server was started for this run: a test that finds no S3 settings must fail, not skip.
+        command.env("S3KV_REQUIRE_S3", "1");
     }
 }
 
@@ -497,8 +499,9 @@ mod tests {
         let mut command = Command::new("true");
         Settings::local(9000).apply(&mut command);
         let names: Vec<_> = command.get_envs().map(|(name, _)| name.to_owned()).collect();
-        assert_eq!(names.len(), 5);
+        assert_eq!(names.len(), 6);
         assert!(names.iter().any(|name| name == "S3KV_TEST_REGION"));
+        assert!(names.iter().any(|name| name == "S3KV_REQUIRE_S3"));
     }
 
     #[test]

@@ -186,7 +186,14 @@ fn python_tests(repo: &Repo, venv: &Venv, server: &Server) -> Result<(), String>
         ));
     }
     let mut command = venv.command("python");
-    command.current_dir(repo.root()).args(["-m", "pytest", PYTHON_TESTS, "-p", "no:cacheprovider"]);
+    command.current_dir(repo.root()).args([
+        "-m",
+        "pytest",
+        PYTHON_TESTS,
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+    ]);
     server.settings().apply(&mut command);
 
     let status = process::status(&mut command)?;
