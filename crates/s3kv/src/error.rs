@@ -221,9 +221,17 @@ impl From<s3kv_codec::Error> for Error {
                 ErrorKind::Unsupported,
                 "stored value uses a format this version cannot read".to_owned(),
             ),
-            Codec::InvalidInput { .. } => {
-                (ErrorKind::Internal, "codec rejected its input".to_owned())
+            Codec::InvalidInput { .. } | Codec::Internal { .. } => {
+                (ErrorKind::Internal, "the codec failed on valid input".to_owned())
             }
+            Codec::Truncated => (ErrorKind::Corrupt, "stored value is cut short".to_owned()),
+            Codec::LimitExceeded { .. } => {
+                (ErrorKind::Corrupt, "stored value claims more than it can hold".to_owned())
+            }
+            Codec::Corrupt { .. } | Codec::NotS3kv => {
+                (ErrorKind::Corrupt, "stored value failed its checks".to_owned())
+            }
+            // Kinds the codec may add later are read failures until mapped here.
             _ => (ErrorKind::Corrupt, "stored value is unreadable".to_owned()),
         };
         Self::new(kind, message).with_source(error)
