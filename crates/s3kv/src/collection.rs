@@ -2,11 +2,14 @@
 //! codec (compressed, and encrypted when the collection has a password).
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
-use s3kv_codec::{DataKey, EncodeOptions, Identity, PayloadKind, legacy, manifest};
-use s3kv_config::Settings;
+use futures::{StreamExt, TryStreamExt};
+use s3kv_codec::{
+    CompressionAlgorithm, DataKey, EncodeOptions, Identity, PayloadKind, legacy, manifest,
+};
+use s3kv_config::{Mode, Settings};
 use s3kv_store::{Backend, ErrorKind as StoreKind, PutMode};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -19,6 +22,40 @@ pub struct Value {
     pub kind: PayloadKind,
     /// The payload, decrypted and decompressed.
     pub data: Vec<u8>,
+    /// Whether the value was written by the original `st_s3kv_connection` library.
+    pub legacy: bool,
+}
+
+/// A key found by [`Collection::list`], with what the listing says about its stored object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// The key.
+    pub key: String,
+    /// The stored (encoded) size in bytes.
+    pub size: u64,
+    /// When the value was last written, where the backend reports it.
+    pub last_modified: Option<SystemTime>,
+}
+
+/// What is known about a stored value without decoding its payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Info {
+    /// The stored (encoded) size in bytes.
+    pub stored_size: u64,
+    /// The plaintext size the header claims; `None` for a value of the original library.
+    pub plain_size: Option<u64>,
+    /// When the value was last written, where the backend reports it.
+    pub last_modified: Option<SystemTime>,
+    /// The entity tag, where the backend has one.
+    pub etag: Option<String>,
+    /// What the payload is.
+    pub kind: PayloadKind,
+    /// How the value's chunks are compressed; `None` for a value of the original library
+    /// (zlib, applied whole).
+    pub compression: Option<CompressionAlgorithm>,
+    /// Whether the value is encrypted.
+    pub encrypted: bool,
     /// Whether the value was written by the original `st_s3kv_connection` library.
     pub legacy: bool,
 }
@@ -36,6 +73,13 @@ struct Inner {
     key: Option<Arc<DataKey>>,
     legacy_key: Option<legacy::LegacyKey>,
     options: EncodeOptions,
+    /// The most requests a batch call has in flight at once.
+    max_in_flight: usize,
+    /// Whether pickles may be unpickled although nothing authenticates them (see
+    /// [`Collection::pickle_allowed`]).
+    allow_pickle: bool,
+    /// Whether the data is on S3, where others may write to the same bucket.
+    shared_storage: bool,
 }
 
 impl std::fmt::Debug for Collection {
@@ -55,7 +99,8 @@ impl Collection {
         key: Option<Arc<DataKey>>,
         password: Option<&str>,
         salt: &str,
-        _settings: &Settings,
+        settings: &Settings,
+        allow_pickle: bool,
     ) -> Result<Self> {
         let names = Names::new(name, &backend.capabilities())?;
         // The original library derived one key from password and a hex salt; values it wrote
@@ -69,6 +114,9 @@ impl Collection {
             key,
             legacy_key,
             options: EncodeOptions::default(),
+            max_in_flight: settings.max_in_flight.max(1),
+            allow_pickle,
+            shared_storage: settings.mode == Mode::S3,
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -139,10 +187,8 @@ impl Collection {
 
     async fn write(&self, key: &str, kind: PayloadKind, data: &[u8]) -> Result<()> {
         let path = self.inner.names.value(key)?;
-        let options = EncodeOptions { kind, ..self.inner.options.clone() };
-        let identity = Identity { collection: &self.inner.name, key };
-        let stored = s3kv_codec::encode(data, &options, self.inner.key.as_deref(), identity)?;
-        self.inner.backend.put(&path, Bytes::from(stored), PutMode::Overwrite).await?;
+        let stored = self.encode(key, kind, data)?;
+        self.inner.backend.put(&path, stored, PutMode::Overwrite).await?;
         Ok(())
     }
 
@@ -193,15 +239,7 @@ impl Collection {
     /// `Backend` when the listing fails.
     #[tracing::instrument(skip_all, fields(collection = %self.inner.name))]
     pub async fn keys(&self) -> Result<Vec<String>> {
-        let names = &self.inner.names;
-        let listing = self.inner.backend.list(names.directory());
-        let mut keys: Vec<String> = listing
-            .try_filter_map(|entry| async move { Ok(names.key_of(&entry.path)) })
-            .try_collect()
-            .await
-            .map_err(|error| self.context(error.into(), "keys", ""))?;
-        keys.sort_unstable();
-        Ok(keys)
+        self.keys_with_prefix("").await
     }
 
     /// How many keys the collection holds, counted from the listing without reading values.
@@ -220,6 +258,188 @@ impl Collection {
     /// `Backend` when the listing fails.
     pub async fn is_empty(&self) -> Result<bool> {
         Ok(self.len().await? == 0)
+    }
+
+    /// Whether a pickle payload of this collection may be unpickled by the caller.
+    ///
+    /// Unpickling runs code, so a pickle must come from someone the reader trusts. Values of an
+    /// encrypted collection are authenticated by its key, and local folders and memory belong to
+    /// the user; an S3 bucket may be shared, so there unauthenticated pickles (those of an
+    /// unencrypted collection, and every value of the original library, whose encryption is
+    /// not authenticated) are read only when the collection was opened with `allow_pickle`.
+    pub fn pickle_allowed(&self, value: &Value) -> bool {
+        let authenticated = self.is_encrypted() && !value.legacy;
+        self.inner.allow_pickle || !self.inner.shared_storage || authenticated
+    }
+
+    /// Reads the values of `keys`, in the same order, with at most `max_in_flight` requests
+    /// at once; `None` where a key has no value.
+    ///
+    /// # Errors
+    ///
+    /// The first error of any read, as [`Collection::get`] reports it.
+    #[tracing::instrument(skip_all, fields(collection = %self.inner.name, count = keys.len()))]
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Value>>> {
+        let reads = keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| async move { self.get(key).await.map(|value| (index, value)) });
+        let mut found: Vec<Option<Value>> = vec![None; keys.len()];
+        let mut results = futures::stream::iter(reads).buffer_unordered(self.inner.max_in_flight);
+        while let Some((index, value)) = results.try_next().await? {
+            found[index] = value;
+        }
+        Ok(found)
+    }
+
+    /// Stores every `(key, kind, data)` of `items`, with at most `max_in_flight` requests at
+    /// once. Not atomic: on error, some values may be written and others not.
+    ///
+    /// # Errors
+    ///
+    /// The first error of any write, as [`Collection::set`] reports it.
+    #[tracing::instrument(skip_all, fields(collection = %self.inner.name, count = items.len()))]
+    pub async fn set_many(&self, items: &[(&str, PayloadKind, &[u8])]) -> Result<()> {
+        let writes = items.iter().map(|&(key, kind, data)| self.set(key, kind, data));
+        futures::stream::iter(writes)
+            .buffer_unordered(self.inner.max_in_flight)
+            .try_for_each(|()| async { Ok(()) })
+            .await
+    }
+
+    /// Deletes the values of `keys`, with at most `max_in_flight` requests at once; returns how
+    /// many keys had a value.
+    ///
+    /// # Errors
+    ///
+    /// The first error of any delete, as [`Collection::delete`] reports it.
+    #[tracing::instrument(skip_all, fields(collection = %self.inner.name, count = keys.len()))]
+    pub async fn delete_many(&self, keys: &[&str]) -> Result<usize> {
+        let deletes = keys.iter().map(|key| self.delete(key));
+        futures::stream::iter(deletes)
+            .buffer_unordered(self.inner.max_in_flight)
+            .try_fold(0, |count, existed| async move { Ok(count + usize::from(existed)) })
+            .await
+    }
+
+    /// Stores `data` as the value of `key` only if `key` has no value; returns whether it
+    /// wrote. Two writers racing on one key never both win.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` when the backend cannot create an object only if it is absent (some S3
+    /// servers ignore conditional writes); `InvalidKey`, `Backend`.
+    #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key, size = data.len()))]
+    pub async fn set_if_absent(&self, key: &str, kind: PayloadKind, data: &[u8]) -> Result<bool> {
+        let result = async {
+            let path = self.inner.names.value(key)?;
+            let stored = self.encode(key, kind, data)?;
+            match self.inner.backend.put(&path, stored, PutMode::IfAbsent).await {
+                Ok(_) => Ok(true),
+                Err(error) if error.kind() == StoreKind::ConditionFailed => Ok(false),
+                Err(error) if error.kind() == StoreKind::Unsupported => Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "this backend ignores or refuses conditional writes, so set_if_absent \
+                     cannot be made safe: use a plain set, or a server that honours If-None-Match",
+                )
+                .with_source(error)),
+                Err(error) => Err(error.into()),
+            }
+        };
+        result.await.map_err(|error| self.context(error, "set_if_absent", key))
+    }
+
+    /// Every key that starts with `prefix` (every key for `""`), with its stored size and
+    /// modification time, in no particular order, read through every page of the listing.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the listing fails.
+    #[tracing::instrument(skip_all, fields(collection = %self.inner.name))]
+    pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>> {
+        let names = &self.inner.names;
+        // Hex encodes byte by byte, so the keys that start with `prefix` are exactly the names
+        // that start with its hex.
+        let start = format!("{}{}", names.directory(), hex::encode(prefix.as_bytes()));
+        self.inner
+            .backend
+            .list(&start)
+            .try_filter_map(|entry| async move {
+                Ok(names.key_of(&entry.path).map(|key| Listed {
+                    key,
+                    size: entry.meta.size,
+                    last_modified: entry.meta.last_modified,
+                }))
+            })
+            .try_collect()
+            .await
+            .map_err(|error| self.context(error.into(), "keys", ""))
+    }
+
+    /// Every key that starts with `prefix`, in UTF-8 byte order.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the listing fails.
+    pub async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys: Vec<String> =
+            self.list(prefix).await?.into_iter().map(|listed| listed.key).collect();
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// What is stored at `key` (sizes, time, entity tag, payload kind, compression), read from
+    /// the object's metadata and header without decoding the payload; `None` when the key has no
+    /// value.
+    ///
+    /// # Errors
+    ///
+    /// `Corrupt` or `Unsupported` when the header cannot be read; `InvalidKey`, `Backend`.
+    #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key))]
+    pub async fn info(&self, key: &str) -> Result<Option<Info>> {
+        self.read_info(key).await.map_err(|error| self.context(error, "info", key))
+    }
+
+    async fn read_info(&self, key: &str) -> Result<Option<Info>> {
+        let path = self.inner.names.value(key)?;
+        // TODO: the store has no ranged read yet, so the whole object is fetched to read its
+        // header of at most 88 bytes; large values make `info` as slow as a read.
+        let object = match self.inner.backend.get(&path).await {
+            Ok(object) => object,
+            Err(error) if error.kind() == StoreKind::NotFound => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        let meta = object.meta;
+        if !s3kv_codec::is_s3kv_object(&object.bytes) {
+            return Ok(Some(Info {
+                stored_size: meta.size,
+                plain_size: None,
+                last_modified: meta.last_modified,
+                etag: meta.etag,
+                kind: PayloadKind::Pickle,
+                compression: None,
+                encrypted: self.inner.legacy_key.is_some(),
+                legacy: true,
+            }));
+        }
+        let header = s3kv_codec::read_header(&object.bytes)?;
+        Ok(Some(Info {
+            stored_size: meta.size,
+            plain_size: header.plaintext_len,
+            last_modified: meta.last_modified,
+            etag: meta.etag,
+            kind: header.kind,
+            compression: Some(header.compression),
+            encrypted: header.encrypted,
+            legacy: false,
+        }))
+    }
+
+    fn encode(&self, key: &str, kind: PayloadKind, data: &[u8]) -> Result<Bytes> {
+        let options = EncodeOptions { kind, ..self.inner.options.clone() };
+        let identity = Identity { collection: &self.inner.name, key };
+        let stored = s3kv_codec::encode(data, &options, self.inner.key.as_deref(), identity)?;
+        Ok(Bytes::from(stored))
     }
 
     fn context(&self, error: Error, operation: &'static str, key: &str) -> Error {

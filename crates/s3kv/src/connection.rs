@@ -15,7 +15,7 @@ use crate::collection::{self, Collection};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The parameters a collection may set for itself; the rest belong to the connection.
-const COLLECTION_PARAMETERS: &[&str] = &["password", "salt", "ttl"];
+const COLLECTION_PARAMETERS: &[&str] = &["password", "salt", "ttl", "allow_pickle"];
 
 /// An open backend and the configuration it came from. Cheap to clone.
 #[derive(Clone)]
@@ -112,7 +112,8 @@ impl Connection {
     }
 
     /// Opens the collection `name`, with `options` (`password`, `salt`, `ttl`) overriding the
-    /// connection's settings for it.
+    /// connection's settings for it, and `allow_pickle` (a bool, default false) letting the
+    /// caller unpickle values nothing authenticates (see [`Collection::pickle_allowed`]).
     ///
     /// With a password, the collection's manifest is read (or created on first use) and the
     /// password checked against it now, so a wrong password fails here, not at the first read.
@@ -136,7 +137,7 @@ impl Connection {
     async fn open_collection(
         &self,
         name: &str,
-        options: Map<String, JsonValue>,
+        mut options: Map<String, JsonValue>,
     ) -> Result<Collection> {
         if let Some(misplaced) =
             options.keys().find(|option| !COLLECTION_PARAMETERS.contains(&option.as_str()))
@@ -156,6 +157,16 @@ impl Connection {
             };
             return Err(Error::new(ErrorKind::Config, message));
         }
+        let allow_pickle = match options.remove("allow_pickle") {
+            None | Some(JsonValue::Null) => false,
+            Some(JsonValue::Bool(allow)) => allow,
+            Some(other) => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("allow_pickle must be true or false, not {other}"),
+                ));
+            }
+        };
         let settings = self.inner.loader.load_with(options)?;
         let password = settings.password.as_ref().map(|secret| secret.expose().to_owned());
         let salt = settings.salt.as_ref().map(|secret| secret.expose().to_owned());
@@ -186,6 +197,7 @@ impl Connection {
             password.as_deref(),
             salt.as_deref().unwrap_or(""),
             &settings,
+            allow_pickle,
         )
     }
 

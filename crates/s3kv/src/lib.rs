@@ -27,10 +27,10 @@ mod connection;
 mod error;
 mod names;
 
-pub use collection::{Collection, Value};
+pub use collection::{Collection, Info, Listed, Value};
 pub use connection::Connection;
 pub use error::{Context, Error, ErrorKind, Result};
-pub use s3kv_codec::PayloadKind;
+pub use s3kv_codec::{CompressionAlgorithm, PayloadKind};
 pub use s3kv_config::{Loader, Mode, Settings};
 pub use s3kv_store::Backend;
 

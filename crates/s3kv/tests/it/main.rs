@@ -2,6 +2,7 @@
 //! when `S3KV_TEST_ENDPOINT` names one, an S3 server.
 
 mod backends;
+mod batch;
 mod behaviour;
 mod config;
 mod legacy;
