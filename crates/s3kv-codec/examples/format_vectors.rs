@@ -62,6 +62,7 @@ impl Good {
             kind: self.kind,
             compression: self.compression,
             chunk_size_log2: self.chunk_size_log2,
+            threads: 1,
         };
         let identity = Identity::new(COLLECTION, OBJECT_KEY);
         let plaintext = self.plaintext.bytes();

@@ -66,17 +66,14 @@ impl Compressor {
     }
 }
 
-/// Decompresses chunks into buffers of their exact plaintext length.
+/// Decompresses chunks into buffers of their exact plaintext length; the zstd context is
+/// created on first use.
+#[derive(Default)]
 pub(crate) struct Decompressor {
     zstd: Option<DCtx<'static>>,
 }
 
 impl Decompressor {
-    /// A decompressor; the zstd context is created on first use.
-    pub(crate) fn new() -> Self {
-        Self { zstd: None }
-    }
-
     /// Decompresses `data` into `out`, which must be filled exactly.
     ///
     /// The output buffer is the bound: nothing is allocated from what the compressed data
@@ -149,7 +146,7 @@ mod tests {
             let compressed = compressed.ok_or(Error::Internal { what: "no compression" })?;
             let mut out = vec![0; chunk.len()];
 
-            Decompressor::new().decompress(algorithm, &compressed, &mut out, 0)?;
+            Decompressor::default().decompress(algorithm, &compressed, &mut out, 0)?;
 
             assert!(compressed.len() < chunk.len());
             assert_eq!(out, chunk);
@@ -190,8 +187,8 @@ mod tests {
             let mut small = vec![0; 9_999];
             let mut large = vec![0; 10_001];
 
-            let over = Decompressor::new().decompress(algorithm, &compressed, &mut small, 4);
-            let under = Decompressor::new().decompress(algorithm, &compressed, &mut large, 4);
+            let over = Decompressor::default().decompress(algorithm, &compressed, &mut small, 4);
+            let under = Decompressor::default().decompress(algorithm, &compressed, &mut large, 4);
 
             assert!(matches!(over, Err(Error::LimitExceeded { .. })), "{over:?}");
             assert!(matches!(under, Err(Error::Corrupt { chunk: Some(4), .. })), "{under:?}");
@@ -204,7 +201,7 @@ mod tests {
         let mut out = vec![0; 100];
         for algorithm in [CompressionAlgorithm::Zstd, CompressionAlgorithm::Lz4] {
             for garbage in [&b""[..], b"\x28\xb5\x2f\xfd", b"\xff\xff\xff\xff\xff", b"\x00"] {
-                let result = Decompressor::new().decompress(algorithm, garbage, &mut out, 0);
+                let result = Decompressor::default().decompress(algorithm, garbage, &mut out, 0);
                 assert!(result.is_err());
             }
         }

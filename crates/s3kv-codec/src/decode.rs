@@ -1,9 +1,9 @@
 //! Reading an object: every length, flag, frame and tag is checked before its bytes are used.
 
-use std::{fmt, ops::Range};
+use std::fmt;
 
 use crate::{
-    compress::Decompressor,
+    chunks::{self, Opener, Sealed},
     error::Error,
     frame::{
         FOOTER_LEN, FOOTER_MAGIC, FRAME_LEN, Frame, INDEX_FIXED_LEN, MIN_INDEX_BODY_LEN, TAG_LEN,
@@ -81,6 +81,39 @@ pub fn decode_with_limit(
     identity: Identity<'_>,
     max_plaintext_len: u64,
 ) -> Result<Decoded, Error> {
+    let options = DecodeOptions { max_plaintext_len, ..DecodeOptions::default() };
+    decode_with_options(stored, key, identity, &options)
+}
+
+/// How to read an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// The longest plaintext to accept: a longer one is [`Error::LimitExceeded`], refused
+    /// from the header and the index before anything is allocated for it.
+    pub max_plaintext_len: u64,
+    /// How many threads open and decompress chunks at once; 0 means one per core.
+    pub threads: usize,
+}
+
+impl Default for DecodeOptions {
+    /// No length limit, one thread per core.
+    fn default() -> Self {
+        Self { max_plaintext_len: u64::MAX, threads: 0 }
+    }
+}
+
+/// Decodes an object with the given options.
+///
+/// # Errors
+///
+/// As [`decode_with_limit`].
+pub fn decode_with_options(
+    stored: &[u8],
+    key: Option<&DataKey>,
+    identity: Identity<'_>,
+    options: &DecodeOptions,
+) -> Result<Decoded, Error> {
+    let max_plaintext_len = options.max_plaintext_len;
     let parsed = header::parse(stored)?;
     let sealer = sealer_for(&parsed, key, identity)?;
     let footer = find_footer(stored, parsed.bytes.len())?;
@@ -88,13 +121,22 @@ pub fn decode_with_limit(
         check_claim(claimed, &parsed.header, stored.len(), max_plaintext_len)?;
     }
 
-    let index = Index::read(stored, &parsed, &sealer, footer)?;
+    let start = Index::locate(stored.len(), parsed.bytes.len(), footer)?;
+    let index = Index::open(&stored[start..stored.len() - FOOTER_LEN], start, &sealer, footer)?;
     if index.plaintext_len > max_plaintext_len {
         return Err(over_limit(index.plaintext_len, max_plaintext_len));
     }
-    let spans = index.chunk_spans(stored, &parsed.header)?;
+    let places = index.layout(&parsed.header)?;
+    let mut chunks = Vec::with_capacity(places.len());
+    for place in &places {
+        if stored[place.offset..place.offset + FRAME_LEN] != place.frame.to_bytes() {
+            return Err(Error::corrupt(Some(place.number), "frame"));
+        }
+        chunks.push(place.sealed(stored, 0)?);
+    }
 
-    let plaintext = read_chunks(stored, &parsed.header, &sealer, &spans, index.plaintext_len)?;
+    let plaintext =
+        read_chunks(&chunks, &parsed.header, &sealer, index.plaintext_len, options.threads)?;
     if parsed.header.kind == PayloadKind::Text && std::str::from_utf8(&plaintext).is_err() {
         return Err(Error::corrupt(None, "utf-8"));
     }
@@ -104,7 +146,7 @@ pub fn decode_with_limit(
 }
 
 /// Picks the sealer the object needs, refusing a key mismatch before any chunk is read.
-fn sealer_for(
+pub(crate) fn sealer_for(
     parsed: &ParsedHeader<'_>,
     key: Option<&DataKey>,
     identity: Identity<'_>,
@@ -137,7 +179,12 @@ fn find_footer(stored: &[u8], header_len: usize) -> Result<Frame, Error> {
 
 /// Refuses a header whose plaintext length is past the caller's limit or more than an
 /// object of this size can hold, before anything is allocated from it.
-fn check_claim(claimed: u64, header: &Header, stored_len: usize, limit: u64) -> Result<(), Error> {
+pub(crate) fn check_claim(
+    claimed: u64,
+    header: &Header,
+    stored_len: usize,
+    limit: u64,
+) -> Result<(), Error> {
     if claimed > limit {
         return Err(over_limit(claimed, limit));
     }
@@ -156,58 +203,94 @@ fn check_claim(claimed: u64, header: &Header, stored_len: usize, limit: u64) -> 
 }
 
 /// The error for a plaintext longer than the caller allows.
-fn over_limit(length: u64, limit: u64) -> Error {
+pub(crate) fn over_limit(length: u64, limit: u64) -> Error {
     Error::limit(format!("plaintext of {length} bytes is longer than the limit of {limit}"))
 }
 
 /// The opened index record, and where it sits.
-struct Index {
+pub(crate) struct Index {
     /// The true plaintext length.
-    plaintext_len: u64,
+    pub(crate) plaintext_len: u64,
     /// The frame of every chunk, in order.
     frames: Vec<Frame>,
     /// Where the index frame starts: the chunks must end exactly here.
-    start: usize,
+    pub(crate) start: usize,
 }
 
-/// Where one chunk sits and what it must decode to.
-struct Span {
-    frame: Frame,
-    body: Range<usize>,
-    plaintext_len: usize,
+/// Where one chunk sits in the object and what it must decode to.
+pub(crate) struct Place {
+    /// The chunk's number.
+    pub(crate) number: u64,
+    /// Its frame, as the index gives it.
+    pub(crate) frame: Frame,
+    /// Where its frame starts in the object.
+    pub(crate) offset: usize,
+    /// Its plaintext length.
+    pub(crate) plaintext_len: usize,
+}
+
+impl Place {
+    /// Where the chunk ends in the object.
+    pub(crate) fn end(&self) -> usize {
+        self.offset + FRAME_LEN + self.frame.body_len()
+    }
+
+    /// The chunk's body in `bytes`, which hold the object from offset `base` on.
+    pub(crate) fn sealed<'a>(&self, bytes: &'a [u8], base: usize) -> Result<Sealed<'a>, Error> {
+        let start = self.offset + FRAME_LEN - base;
+        let body = bytes
+            .get(start..start + self.frame.body_len())
+            .ok_or(Error::corrupt(Some(self.number), "layout"))?;
+        Ok(Sealed {
+            number: self.number,
+            frame: self.frame,
+            body,
+            plaintext_len: self.plaintext_len,
+        })
+    }
 }
 
 impl Index {
-    /// Finds the index through the footer's frame, checks the two frames agree, and opens
-    /// the index.
-    fn read(
-        stored: &[u8],
-        parsed: &ParsedHeader<'_>,
-        sealer: &Sealer,
+    /// Where the index segment starts in an object of `object_len` bytes, from the footer's
+    /// frame.
+    pub(crate) fn locate(
+        object_len: usize,
+        header_len: usize,
         frame: Frame,
-    ) -> Result<Self, Error> {
-        let footer_start = stored.len().checked_sub(FOOTER_LEN).ok_or(Error::Truncated)?;
+    ) -> Result<usize, Error> {
+        let footer_start = object_len.checked_sub(FOOTER_LEN).ok_or(Error::Truncated)?;
         if !frame.is_index() || frame.is_compressed() {
             return Err(Error::corrupt(None, "footer"));
         }
-
         let body_len = frame.body_len();
-        let frames_len = body_len
-            .checked_sub(MIN_INDEX_BODY_LEN)
-            .filter(|len| len % FRAME_LEN == 0)
-            .ok_or(Error::corrupt(None, "index length"))?;
-        let start = footer_start
+        if body_len.checked_sub(MIN_INDEX_BODY_LEN).is_none_or(|len| len % FRAME_LEN != 0) {
+            return Err(Error::corrupt(None, "index length"));
+        }
+        footer_start
             .checked_sub(body_len)
             .and_then(|start| start.checked_sub(FRAME_LEN))
-            .filter(|start| *start >= parsed.bytes.len())
-            .ok_or(Error::corrupt(None, "index length"))?;
-        if stored[start..start + FRAME_LEN] != frame.to_bytes() {
+            .filter(|start| *start >= header_len)
+            .ok_or(Error::corrupt(None, "index length"))
+    }
+
+    /// Opens the index segment (its inline frame and body, as stored at `start`), checking
+    /// the inline frame against the footer's.
+    pub(crate) fn open(
+        segment: &[u8],
+        start: usize,
+        sealer: &Sealer,
+        frame: Frame,
+    ) -> Result<Self, Error> {
+        if segment.len() != FRAME_LEN + frame.body_len() {
+            return Err(Error::corrupt(None, "index length"));
+        }
+        if segment[..FRAME_LEN] != frame.to_bytes() {
             return Err(Error::corrupt(None, "footer"));
         }
-
+        let frames_len = frame.body_len() - MIN_INDEX_BODY_LEN;
         let chunk_count = u64::try_from(frames_len / FRAME_LEN)
             .map_err(|_| Error::corrupt(None, "chunk count"))?;
-        let body = &stored[start + FRAME_LEN..footer_start];
+        let body = &segment[FRAME_LEN..];
         let mut scratch = Vec::new();
         let data = sealer.open(body, &mut scratch, Segment::Index(chunk_count), frame)?;
 
@@ -223,9 +306,9 @@ impl Index {
         Ok(Self { plaintext_len, frames, start })
     }
 
-    /// Checks the index against the header and the chunks stored inline, and returns where
-    /// each chunk is: the whole layout is known to be sound before any chunk is opened.
-    fn chunk_spans(&self, stored: &[u8], header: &Header) -> Result<Vec<Span>, Error> {
+    /// Checks the index against the header and returns where each chunk is and what it holds:
+    /// the whole layout is known to be sound before any chunk is read.
+    pub(crate) fn layout(&self, header: &Header) -> Result<Vec<Place>, Error> {
         if header.plaintext_len.is_some_and(|claimed| claimed != self.plaintext_len) {
             return Err(Error::corrupt(None, "plaintext length"));
         }
@@ -235,7 +318,7 @@ impl Index {
             return Err(Error::corrupt(None, "chunk count"));
         }
 
-        let mut spans = Vec::with_capacity(self.frames.len());
+        let mut places = Vec::with_capacity(self.frames.len());
         let mut offset = header.encoded_len();
         for (number, frame) in (0_u64..).zip(&self.frames) {
             let plaintext_len = if number + 1 < chunk_count {
@@ -247,20 +330,16 @@ impl Index {
                 .map_err(|_| Error::corrupt(Some(number), "chunk length"))?;
             check_frame(*frame, header.compression, plaintext_len, number)?;
 
-            let body_start = offset + FRAME_LEN;
-            let body_end = body_start.saturating_add(frame.body_len());
-            if body_end > self.start {
+            let place = Place { number, frame: *frame, offset, plaintext_len };
+            if place.end() > self.start {
                 return Err(Error::corrupt(Some(number), "layout"));
             }
-            if stored[offset..body_start] != frame.to_bytes() {
-                return Err(Error::corrupt(Some(number), "frame"));
-            }
-            spans.push(Span { frame: *frame, body: body_start..body_end, plaintext_len });
-            offset = body_end;
+            offset = place.end();
+            places.push(place);
         }
 
         // No bytes may sit between the last chunk and the index.
-        if offset == self.start { Ok(spans) } else { Err(Error::corrupt(None, "layout")) }
+        if offset == self.start { Ok(places) } else { Err(Error::corrupt(None, "layout")) }
     }
 }
 
@@ -268,7 +347,7 @@ impl Index {
 ///
 /// A raw body holds exactly the chunk's plaintext; a compressed one is strictly smaller,
 /// since a writer stores a chunk raw when compression does not shrink it.
-fn check_frame(
+pub(crate) fn check_frame(
     frame: Frame,
     compression: CompressionAlgorithm,
     plaintext_len: usize,
@@ -286,41 +365,47 @@ fn check_frame(
     if fits { Ok(()) } else { Err(Error::corrupt(Some(number), "body length")) }
 }
 
-/// Opens and decompresses every chunk, in order.
-///
-/// Each chunk depends only on the sealer and its span, so this loop can become a parallel
-/// map writing into disjoint parts of the output.
+/// The most plaintext an unencrypted object may add to the output before its chunks have
+/// checked out: its index is not authentic, so its lengths are only claims.
+const UNTRUSTED_BATCH_BYTES: usize = 64 << 20;
+
+/// Opens and decompresses every chunk, in order, in batches spread over `threads`.
 fn read_chunks(
-    stored: &[u8],
+    chunks: &[Sealed<'_>],
     header: &Header,
     sealer: &Sealer,
-    spans: &[Span],
     plaintext_len: u64,
+    threads: usize,
 ) -> Result<Vec<u8>, Error> {
-    let total = usize::try_from(plaintext_len).map_err(|_| {
-        Error::limit(format!("a plaintext of {plaintext_len} bytes does not fit in memory"))
-    })?;
+    let does_not_fit =
+        || Error::limit(format!("a plaintext of {plaintext_len} bytes does not fit in memory"));
+    let total = usize::try_from(plaintext_len).map_err(|_| does_not_fit())?;
     let mut plaintext = Vec::new();
     // An encrypted index is authentic, so its length can be reserved up front; an
     // unencrypted one could lie, so the output then grows only as chunks check out.
-    if header.encrypted {
-        plaintext.try_reserve_exact(total).map_err(|_| {
-            Error::limit(format!("a plaintext of {plaintext_len} bytes does not fit in memory"))
-        })?;
-    }
+    let batch_bytes = if header.encrypted {
+        plaintext.try_reserve_exact(total).map_err(|_| does_not_fit())?;
+        usize::MAX
+    } else {
+        UNTRUSTED_BATCH_BYTES
+    };
 
-    let mut scratch = Vec::new();
-    let mut decompressor = Decompressor::new();
-    for (number, span) in (0_u64..).zip(spans) {
-        let body = &stored[span.body.clone()];
-        let data = sealer.open(body, &mut scratch, Segment::Chunk(number), span.frame)?;
-        if span.frame.is_compressed() {
-            let start = plaintext.len();
-            plaintext.resize(start + span.plaintext_len, 0);
-            decompressor.decompress(header.compression, data, &mut plaintext[start..], number)?;
-        } else {
-            plaintext.extend_from_slice(data);
-        }
+    let workers = chunks::resolve_threads(threads).min(chunks.len()).max(1);
+    let mut openers = Opener::for_threads(workers);
+    let chunk_size = usize::try_from(header.chunk_size).unwrap_or(usize::MAX);
+    let batch_len = (batch_bytes / chunk_size).max(workers);
+    for batch in chunks.chunks(batch_len) {
+        let start = plaintext.len();
+        let len = chunks::plaintext_total(batch);
+        plaintext.try_reserve(len).map_err(|_| does_not_fit())?;
+        plaintext.resize(start + len, 0);
+        chunks::open_chunks(
+            batch,
+            sealer,
+            header.compression,
+            &mut openers,
+            &mut plaintext[start..],
+        )?;
     }
     Ok(plaintext)
 }

@@ -1,7 +1,7 @@
 //! Writing an object: header, sealed chunks, sealed index, footer.
 
 use crate::{
-    FORMAT_VERSION,
+    FORMAT_VERSION, chunks,
     compress::Compressor,
     error::Error,
     frame::{FOOTER_LEN, FOOTER_MAGIC, FRAME_LEN, Frame, INDEX_FIXED_LEN, TAG_LEN},
@@ -96,11 +96,21 @@ fn encode_object(
     index.extend_from_slice(&plaintext_len.to_le_bytes());
     index.extend_from_slice(&chunk_total.to_le_bytes());
 
-    // Each chunk depends only on the sealer, its number and its bytes: this loop can become
-    // a parallel map (one compressor per worker) followed by an in-order append.
-    let mut compressor = Compressor::new(options.compression)?;
-    for (counter, chunk) in (0_u64..).zip(plaintext.chunks(chunk_size)) {
-        let frame = write_chunk(&mut out, &sealer, &mut compressor, counter, chunk)?;
+    let workers = chunks::resolve_threads(options.threads).min(chunk_count).max(1);
+    let mut compressors = (0..workers)
+        .map(|_| Compressor::new(options.compression))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut frames = Vec::with_capacity(chunk_count);
+    chunks::seal_chunks(
+        plaintext,
+        chunk_size,
+        0,
+        &sealer,
+        &mut compressors,
+        &mut out,
+        &mut frames,
+    )?;
+    for frame in &frames {
         index.extend_from_slice(&frame.to_bytes());
     }
 
@@ -115,7 +125,7 @@ fn encode_object(
 
 /// The header's bytes and the sealer of the object; with a key, this runs the key schedule
 /// and stores the salt and commitment in the header.
-fn seal_header(
+pub(crate) fn seal_header(
     header: &Header,
     sealing: Option<(&DataKey, [u8; KEY_LEN])>,
     identity: Identity<'_>,
@@ -135,30 +145,8 @@ fn seal_header(
     }
 }
 
-/// Appends one chunk (frame and sealed body) to `out`, returning its frame.
-fn write_chunk(
-    out: &mut Vec<u8>,
-    sealer: &Sealer,
-    compressor: &mut Compressor,
-    counter: u64,
-    chunk: &[u8],
-) -> Result<Frame, Error> {
-    let (data, compressed) = match compressor.compress(chunk)? {
-        Some(compressed) => (compressed, true),
-        None => (chunk, false),
-    };
-    let body_len = data.len().checked_add(TAG_LEN).ok_or(Error::limit("chunk too large"))?;
-    let frame = Frame::data(compressed, body_len)?;
-
-    out.extend_from_slice(&frame.to_bytes());
-    let start = out.len();
-    out.extend_from_slice(data);
-    sealer.seal(out, start, Segment::Chunk(counter), frame)?;
-    Ok(frame)
-}
-
 /// The index body length for `chunk_count` chunks: the fixed part, a frame per chunk, the tag.
-fn index_body_len(chunk_count: usize) -> Result<usize, Error> {
+pub(crate) fn index_body_len(chunk_count: usize) -> Result<usize, Error> {
     chunk_count
         .checked_mul(FRAME_LEN)
         .and_then(|frames| frames.checked_add(INDEX_FIXED_LEN + TAG_LEN))

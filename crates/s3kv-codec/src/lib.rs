@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+mod chunks;
 mod compress;
 mod decode;
 mod encode;
@@ -24,7 +25,7 @@ pub mod manifest;
 mod options;
 mod seal;
 
-pub use decode::{Decoded, decode, decode_with_limit};
+pub use decode::{DecodeOptions, Decoded, decode, decode_with_limit, decode_with_options};
 pub use encode::{encode, encode_with_salt};
 pub use error::Error;
 pub use header::{Header, read_header};

@@ -129,15 +129,21 @@ pub struct EncodeOptions {
     /// The chunk size as a power of two, in
     /// [`MIN_CHUNK_SIZE_LOG2`]`..=`[`MAX_CHUNK_SIZE_LOG2`].
     pub chunk_size_log2: u8,
+    /// How many threads compress and seal chunks at once; 0 means one per core.
+    ///
+    /// A value of one chunk is always sealed on the calling thread. The stored bytes do not
+    /// depend on it.
+    pub threads: usize,
 }
 
 impl Default for EncodeOptions {
-    /// Bytes, zstd at the default level, 1 MiB chunks.
+    /// Bytes, zstd at the default level, 1 MiB chunks, one thread per core.
     fn default() -> Self {
         Self {
             kind: PayloadKind::Bytes,
             compression: Compression::default(),
             chunk_size_log2: DEFAULT_CHUNK_SIZE_LOG2,
+            threads: 0,
         }
     }
 }

@@ -21,6 +21,7 @@ fn three_chunks(encrypted: bool) -> Result<Vec<u8>, Error> {
         kind: PayloadKind::Bytes,
         compression: Compression::Zstd { level: 3 },
         chunk_size_log2: 16,
+        threads: 2,
     };
     let key = key();
     encode(&data, &options, encrypted.then_some(&key), IDENTITY)

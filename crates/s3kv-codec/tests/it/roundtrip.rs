@@ -2,14 +2,15 @@
 
 use proptest::prelude::*;
 use s3kv_codec::{
-    Compression, CompressionAlgorithm, DataKey, EncodeOptions, Error, Identity, PayloadKind,
-    decode, decode_with_limit, encode, read_header,
+    Compression, CompressionAlgorithm, DataKey, DecodeOptions, EncodeOptions, Error, Identity,
+    PayloadKind, decode, decode_with_limit, decode_with_options, encode, encode_with_salt,
+    read_header,
 };
 
 use crate::support::{IDENTITY, key, mixed, noise, text};
 
 fn options(kind: PayloadKind, compression: Compression, chunk_size_log2: u8) -> EncodeOptions {
-    EncodeOptions { kind, compression, chunk_size_log2 }
+    EncodeOptions { kind, compression, chunk_size_log2, threads: 2 }
 }
 
 fn round_trip(
@@ -147,6 +148,38 @@ fn largest_chunk_size_round_trips() -> Result<(), Error> {
     let data = mixed((1 << 24) + 3, 9);
 
     round_trip(&data, &options, Some(&key()))
+}
+
+#[test]
+fn thread_count_changes_nothing_in_the_stored_bytes() -> Result<(), Error> {
+    let data = mixed(7 * (1 << 16) + 5, 11);
+    let key = key();
+    let mut objects = Vec::new();
+    for threads in [1, 2, 3, 0] {
+        for compression in [Compression::None, Compression::Zstd { level: 1 }, Compression::Lz4] {
+            let options = EncodeOptions { threads, ..options(PayloadKind::Bytes, compression, 16) };
+            let plain = encode(&data, &options, None, IDENTITY)?;
+            let sealed = encode_with_salt(&data, &options, &key, IDENTITY, [7; 32])?;
+            objects.push((threads, compression, plain, sealed));
+        }
+    }
+
+    for (threads, compression, plain, sealed) in &objects {
+        let (_, _, first_plain, first_sealed) = objects
+            .iter()
+            .find(|(t, c, _, _)| *t == 1 && c == compression)
+            .ok_or(Error::Internal { what: "no single-threaded object" })?;
+        assert!(plain == first_plain && sealed == first_sealed, "{threads} {compression:?}");
+        for decode_threads in [1, 2, 5] {
+            let options = DecodeOptions { threads: decode_threads, ..DecodeOptions::default() };
+            assert_eq!(decode_with_options(plain, None, IDENTITY, &options)?.plaintext, data);
+            assert_eq!(
+                decode_with_options(sealed, Some(&key), IDENTITY, &options)?.plaintext,
+                data
+            );
+        }
+    }
+    Ok(())
 }
 
 fn kind_strategy() -> impl Strategy<Value = PayloadKind> {
