@@ -306,6 +306,11 @@ impl Index {
         Ok(Self { plaintext_len, frames, start })
     }
 
+    /// The frame of every chunk, in order, as the index lists them.
+    pub(crate) fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+
     /// Checks the index against the header and returns where each chunk is and what it holds:
     /// the whole layout is known to be sound before any chunk is read.
     pub(crate) fn layout(&self, header: &Header) -> Result<Vec<Place>, Error> {

@@ -64,6 +64,13 @@ pub enum Error {
         what: String,
     },
 
+    /// Reading or writing the underlying stream failed (streaming encoder and decoder only).
+    #[error("i/o error: {source}")]
+    Io {
+        /// The error of the reader or writer.
+        source: std::io::Error,
+    },
+
     /// The cryptographic or compression library failed where it cannot fail on valid input,
     /// for example when the system random number generator is unavailable.
     #[error("internal error: {what}")]
@@ -78,6 +85,21 @@ fn location(chunk: Option<u64>) -> String {
     match chunk {
         Some(index) => format!("at chunk {index}"),
         None => "in the header, index or footer".to_owned(),
+    }
+}
+
+impl From<std::io::Error> for Error {
+    /// The codec error an [`crate::Encoder`] or [`crate::Decoder`] returned through `std::io`,
+    /// or [`Error::Io`] for an error of the stream itself.
+    fn from(error: std::io::Error) -> Self {
+        if error.get_ref().is_some_and(<dyn std::error::Error + Send + Sync>::is::<Self>) {
+            match error.into_inner().map(<dyn std::error::Error + Send + Sync>::downcast::<Self>) {
+                Some(Ok(codec)) => *codec,
+                _ => Self::Internal { what: "unwrapping an i/o error" },
+            }
+        } else {
+            Self::Io { source: error }
+        }
     }
 }
 

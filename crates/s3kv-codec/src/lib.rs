@@ -24,6 +24,7 @@ pub mod legacy;
 pub mod manifest;
 mod options;
 mod seal;
+mod stream;
 
 pub use decode::{DecodeOptions, Decoded, decode, decode_with_limit, decode_with_options};
 pub use encode::{encode, encode_with_salt};
@@ -34,6 +35,7 @@ pub use options::{
     Compression, CompressionAlgorithm, DEFAULT_CHUNK_SIZE_LOG2, DEFAULT_ZSTD_LEVEL, EncodeOptions,
     Identity, MAX_CHUNK_SIZE_LOG2, MIN_CHUNK_SIZE_LOG2, PayloadKind,
 };
+pub use stream::{Decoder, Encoder};
 
 /// The first eight bytes of every object of this format: `\x89S3KV\r\n\x1a`.
 ///

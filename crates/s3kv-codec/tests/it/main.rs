@@ -6,5 +6,6 @@ mod hostile;
 mod legacy;
 mod manifest;
 mod roundtrip;
+mod stream;
 mod support;
 mod vectors;
