@@ -23,6 +23,7 @@ mod key;
 pub mod legacy;
 pub mod manifest;
 mod options;
+mod range;
 mod seal;
 mod stream;
 
@@ -34,6 +35,9 @@ pub use key::DataKey;
 pub use options::{
     Compression, CompressionAlgorithm, DEFAULT_CHUNK_SIZE_LOG2, DEFAULT_ZSTD_LEVEL, EncodeOptions,
     Identity, MAX_CHUNK_SIZE_LOG2, MIN_CHUNK_SIZE_LOG2, PayloadKind,
+};
+pub use range::{
+    IndexLocation, RANGE_HEAD_LEN, RANGE_TAIL_LEN, RangePlan, RangeReader, decode_range,
 };
 pub use stream::{Decoder, Encoder};
 

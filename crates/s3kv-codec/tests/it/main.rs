@@ -5,6 +5,7 @@ mod craft;
 mod hostile;
 mod legacy;
 mod manifest;
+mod range;
 mod roundtrip;
 mod stream;
 mod support;
