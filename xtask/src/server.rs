@@ -16,6 +16,10 @@ use std::{
 
 use crate::{Repo, http, process, venv::Venv};
 
+mod garage;
+
+pub(crate) use garage::start as start_garage;
+
 /// The bucket the tests use on a server xtask starts.
 const BUCKET: &str = "s3kv-test";
 
@@ -94,6 +98,25 @@ impl Settings {
         }
         // A server was started for this run: a test that finds no S3 settings must fail, not skip.
         command.env("S3KV_REQUIRE_S3", "1");
+    }
+
+    /// The variables that name the Garage server, beside those of the main one.
+    pub(crate) fn garage_variables(&self) -> [(&'static str, &str); 5] {
+        [
+            ("S3KV_TEST_GARAGE_ENDPOINT", &self.endpoint),
+            ("S3KV_TEST_GARAGE_BUCKET", &self.bucket),
+            ("S3KV_TEST_GARAGE_ACCESS_KEY", &self.access_key),
+            ("S3KV_TEST_GARAGE_SECRET_KEY", &self.secret_key),
+            ("S3KV_TEST_GARAGE_REGION", &self.region),
+        ]
+    }
+
+    /// Sets the Garage variables on a command, and requires the Garage cases to run.
+    pub(crate) fn apply_garage(&self, command: &mut Command) {
+        for (name, value) in self.garage_variables() {
+            command.env(name, value);
+        }
+        command.env("S3KV_REQUIRE_GARAGE", "1");
     }
 }
 
@@ -301,7 +324,7 @@ fn start_once(venv: &Venv, kind: &Kind, scratch: &Path, log: &Path) -> Result<Se
         Kind::Moto => (moto_command(venv, port).map_err(StartError::Other)?, None),
         Kind::Minio(binary) => {
             // One folder per xtask process, so a second server never wipes a running one's data.
-            remove_stale_data_dirs(scratch);
+            remove_stale_data_dirs(scratch, MINIO_DATA_PREFIX);
             let data_dir = scratch.join(format!("{MINIO_DATA_PREFIX}{}", std::process::id()));
             let _ = fs::remove_dir_all(&data_dir);
             let console_port = free_port().map_err(StartError::Other)?;
@@ -418,10 +441,11 @@ fn create_bucket(server: &Server, kind: &Kind, venv: &Venv) -> Result<(), String
     }
 }
 
-/// Removes `MinIO` folders left by xtask processes that ended without cleaning up (Ctrl-C).
+/// Removes server folders named `<prefix><pid>` left by xtask processes that ended without
+/// cleaning up (Ctrl-C).
 ///
 /// Only where `/proc` tells which processes run; elsewhere the folders stay until `cargo clean`.
-fn remove_stale_data_dirs(scratch: &Path) {
+fn remove_stale_data_dirs(scratch: &Path, prefix: &str) {
     let proc_dir = Path::new("/proc");
     if !proc_dir.join("self").exists() {
         return;
@@ -431,7 +455,7 @@ fn remove_stale_data_dirs(scratch: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|name| name.strip_prefix(MINIO_DATA_PREFIX)) else {
+        let Some(pid) = name.to_str().and_then(|name| name.strip_prefix(prefix)) else {
             continue;
         };
         if pid.parse::<u32>().is_ok() && !proc_dir.join(pid).exists() {

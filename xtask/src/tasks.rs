@@ -59,8 +59,12 @@ pub(crate) fn test(repo: &Repo) -> Result<(), String> {
         None
     };
 
+    // Garage runs beside the main server: real signatures and key limits, and conditional
+    // writes that it ignores, which the store must detect.
+    let garage = steps.run("garage", || server::start_garage(repo));
+
     if let Some(server) = &server {
-        steps.run("rust tests", || rust_tests(repo, server));
+        steps.run("rust tests", || rust_tests(repo, server, garage.as_ref()));
     } else {
         steps.skip("rust tests", "s3 server");
     }
@@ -82,6 +86,7 @@ pub(crate) fn test(repo: &Repo) -> Result<(), String> {
 
     // Stop the server before the summary, so its shutdown is part of what the run reports.
     drop(server);
+    drop(garage);
     conclude("test", &steps)
 }
 
@@ -126,10 +131,13 @@ fn conclude(task: &str, steps: &Steps) -> Result<(), String> {
 }
 
 /// Runs the Rust tests, echoing their output and counting what passed.
-fn rust_tests(repo: &Repo, server: &Server) -> Result<(), String> {
+fn rust_tests(repo: &Repo, server: &Server, garage: Option<&Server>) -> Result<(), String> {
     let mut command = process::cargo(repo);
     command.args(["test", "--workspace", "--exclude", "s3kv-py"]);
     server.settings().apply(&mut command);
+    if let Some(garage) = garage {
+        garage.settings().apply_garage(&mut command);
+    }
     println!("$ {}", process::describe(&command));
 
     let mut child = command

@@ -238,6 +238,23 @@ pub(crate) fn from_opendal(
     Error::new(kind, operation, path, backend, message).with_source(error)
 }
 
+/// Wraps an operating-system error of the fs backend with our context.
+#[cfg(feature = "fs")]
+pub(crate) fn from_io(
+    error: std::io::Error,
+    operation: &'static str,
+    access: Access,
+    path: &str,
+    backend: &str,
+) -> Error {
+    let kind = kind_of_io(error.kind(), access);
+    let message = match kind {
+        ErrorKind::NotFound => "no object at this path".to_owned(),
+        _ => error.to_string(),
+    };
+    Error::new(kind, operation, path, backend, message).with_source(error)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

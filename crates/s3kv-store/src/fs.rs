@@ -1,8 +1,10 @@
 //! The fs backend: objects as files under a root folder.
 //!
-//! Overwrites go to a temporary file in a reserved folder under the root, are synced, then
-//! renamed over the target, so a crash never leaves a torn object. Create-only writes open the
-//! target with `O_EXCL`, so of several racing creators exactly one wins.
+//! Every write goes to a temporary file in a reserved folder under the root and is synced; then,
+//! under a file lock of the key that holds between processes, it is renamed over the target
+//! (or hard-linked into place for a create-only write, so of several racing creators exactly
+//! one wins). A crash never leaves a torn object, and compare-and-swap on the value's entity tag
+//! is atomic between threads and processes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use opendal::Operator;
 use opendal::services::Fs;
 
-use crate::operator::{Flavor, OpendalBackend};
+use crate::operator::{Flavor, Local, OpendalBackend};
 use crate::{Backend, Capabilities, Error, ErrorKind};
 
 /// Folder under the root for temporary files of atomic writes; never listed, never writable.
@@ -19,7 +21,8 @@ pub(crate) const TEMPORARY_FOLDER: &str = ".s3kv-tmp";
 /// Longest file name on the file systems s3kv targets (ext4, xfs, btrfs, apfs, ntfs).
 const MAX_NAME_BYTES: usize = 255;
 
-/// Bytes `OpenDAL` appends to a file name for its temporary file: a dot and 8 random characters.
+/// Bytes kept free in each file name for a temporary suffix, so the limits callers were given
+/// stay valid whichever way temporary files are named.
 const TEMPORARY_SUFFIX_BYTES: usize = 9;
 
 /// Longest absolute path Linux accepts in one system call, the terminating NUL included.
@@ -63,41 +66,35 @@ pub fn fs(settings: FsSettings) -> Result<Arc<dyn Backend>, Error> {
         .map_err(|e| invalid("cannot resolve the folder").with_source(e))?;
     let root_text = root.to_str().ok_or_else(|| invalid("the folder path is not valid UTF-8"))?;
     let temporary = root.join(TEMPORARY_FOLDER);
-    let temporary_text =
-        temporary.to_str().ok_or_else(|| invalid("the folder path is not valid UTF-8"))?;
 
-    let build = |builder: Fs| {
-        Operator::new(builder).map_err(|e| invalid("cannot open the folder").with_source(e))
-    };
-    let operator = build(Fs::default().root(root_text).atomic_write_dir(temporary_text))?;
-    // TODO: create-only writes open the target itself with `O_EXCL` and fill it in place, so a
-    // reader can see a partly written object, and a crash mid-write leaves a torn one that
-    // blocks later creates. Writing a temporary file and hard-linking it into place would make
-    // them atomic too.
-    let create_operator = build(Fs::default().root(root_text))?;
+    // OpenDAL lists the folder; s3kv reads and writes the files itself, because the fs service
+    // has no entity tags and no compare-and-swap, and its create-only write is not atomic.
+    let operator = Operator::new(Fs::default().root(root_text))
+        .map_err(|e| invalid("cannot open the folder").with_source(e))?;
 
-    let capabilities =
-        fs_capabilities(root_text.len(), operator.info().capability().write_with_if_not_exists);
+    let capabilities = fs_capabilities(root_text.len());
     let description = format!("folder {root_text}");
+    let local = Local::Folder { root: root.clone(), temporary };
     let backend = OpendalBackend::new(
         operator,
-        create_operator,
         Flavor::Fs,
         description,
         capabilities,
         Some(TEMPORARY_FOLDER),
+        Some(local),
     );
     Ok(Arc::new(backend))
 }
 
 /// Limits of a folder whose absolute path is `root_bytes` long.
-fn fs_capabilities(root_bytes: usize, conditional_create: bool) -> Capabilities {
+fn fs_capabilities(root_bytes: usize) -> Capabilities {
     // The absolute path is root, `/`, path, NUL. The temporary file of an atomic write is named
     // after the last part plus a suffix, so every part must leave room for that suffix.
     let mut capabilities =
         Capabilities::new(MAX_ABSOLUTE_PATH_BYTES.saturating_sub(root_bytes + 2));
     capabilities.max_component_bytes = Some(MAX_NAME_BYTES - TEMPORARY_SUFFIX_BYTES);
-    capabilities.conditional_create = conditional_create;
+    capabilities.conditional_create = true;
+    capabilities.compare_and_swap = true;
     capabilities
 }
 
@@ -107,7 +104,7 @@ mod tests {
 
     #[test]
     fn path_limits_leave_room_for_root_and_temporary_suffix() {
-        let capabilities = fs_capabilities(10, true);
+        let capabilities = fs_capabilities(10);
         assert_eq!(capabilities.max_path_bytes, 4084);
         assert_eq!(capabilities.max_component_bytes, Some(246));
     }

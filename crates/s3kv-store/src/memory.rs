@@ -1,12 +1,13 @@
 //! The memory backend: a process-local store for tests and demos, with the semantics of the
-//! others (create-only writes, prefix listings, missing objects reported as not found).
+//! others (create-only writes, compare-and-swap on entity tags, prefix listings, missing objects
+//! reported as not found).
 
 use std::sync::Arc;
 
 use opendal::Operator;
 use opendal::services::Memory;
 
-use crate::operator::{Flavor, OpendalBackend};
+use crate::operator::{Flavor, Local, OpendalBackend};
 use crate::{Backend, Capabilities, Error, ErrorKind};
 
 /// Longest path the memory backend accepts; memory has no real limit, this only keeps paths sane.
@@ -30,16 +31,14 @@ pub fn memory() -> Result<Arc<dyn Backend>, Error> {
         .with_source(e)
     })?;
 
+    // s3kv hashes values for entity tags and checks conditions under a lock itself: the
+    // memory service has neither.
     let mut capabilities = Capabilities::new(MAX_PATH_BYTES);
-    capabilities.conditional_create = operator.info().capability().write_with_if_not_exists;
+    capabilities.conditional_create = true;
+    capabilities.compare_and_swap = true;
 
-    let backend = OpendalBackend::new(
-        operator.clone(),
-        operator,
-        Flavor::Memory,
-        description,
-        capabilities,
-        None,
-    );
+    let local = Local::Memory(tokio::sync::Mutex::new(()));
+    let backend =
+        OpendalBackend::new(operator, Flavor::Memory, description, capabilities, None, Some(local));
     Ok(Arc::new(backend))
 }

@@ -10,12 +10,20 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use opendal::Operator;
+use tokio::sync::OnceCell;
 
+pub(crate) use self::local::Local;
+#[cfg(feature = "fs")]
+use self::local::LocalError;
+#[cfg(feature = "fs")]
+use crate::error::from_io;
 use crate::error::{Access, from_opendal};
 #[cfg(any(feature = "memory", feature = "fs"))]
 use crate::path::folder_of;
 use crate::path::{check_object_path, check_prefix, is_under};
 use crate::{Backend, Capabilities, Entry, Error, ErrorKind, Object, ObjectMeta, PutMode};
+
+mod local;
 
 /// Which `OpenDAL` service an [`OpendalBackend`] wraps, where their behaviour differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,29 +43,43 @@ pub(crate) enum Flavor {
 /// A [`Backend`] over `OpenDAL` operators.
 #[derive(Debug)]
 pub(crate) struct OpendalBackend {
-    /// Used for every operation but create-only writes.
     operator: Operator,
-    /// Used for [`PutMode::IfAbsent`] writes; differs from `operator` only on fs, where the
-    /// atomic-rename writer would check existence and rename in two steps, letting two creators
-    /// both win.
-    create_operator: Operator,
     flavor: Flavor,
     description: String,
     capabilities: Capabilities,
     /// A folder under the root that the backend uses for itself: never listed, never writable.
     reserved: Option<&'static str>,
+    /// How memory and fs version and lock keys themselves; `None` on S3, where the server does.
+    local: Option<Local>,
+    /// What the probe found about the server's conditional writes, once it has run (S3 only).
+    conditions: OnceCell<Conditions>,
+}
+
+/// Whether a server honoured the conditions of the probe's writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Conditions {
+    create: bool,
+    swap: bool,
 }
 
 impl OpendalBackend {
     pub(crate) fn new(
         operator: Operator,
-        create_operator: Operator,
         flavor: Flavor,
         description: String,
         capabilities: Capabilities,
         reserved: Option<&'static str>,
+        local: Option<Local>,
     ) -> Self {
-        Self { operator, create_operator, flavor, description, capabilities, reserved }
+        Self {
+            operator,
+            flavor,
+            description,
+            capabilities,
+            reserved,
+            local,
+            conditions: OnceCell::new(),
+        }
     }
 
     fn check_path(&self, path: &str, operation: &'static str) -> Result<(), Error> {
@@ -78,33 +100,53 @@ impl OpendalBackend {
         Error::new(kind, operation, path, self.description.as_str(), message)
     }
 
+    #[cfg(feature = "fs")]
+    fn io_error(
+        &self,
+        error: std::io::Error,
+        operation: &'static str,
+        access: Access,
+        path: &str,
+    ) -> Error {
+        from_io(error, operation, access, path, &self.description)
+    }
+
+    #[cfg(feature = "fs")]
+    fn local_error(&self, error: LocalError, path: &str) -> Error {
+        match error {
+            LocalError::Condition(message) => {
+                self.error(ErrorKind::ConditionFailed, "put", path, message)
+            }
+            LocalError::Io(error) => self.io_error(error, "put", Access::Write, path),
+        }
+    }
+
     /// Sends a write with the `OpenDAL` options that `mode` asks for.
     async fn write(&self, path: &str, bytes: Bytes, mode: PutMode) -> Result<ObjectMeta, Error> {
+        #[cfg(feature = "memory")]
+        if let Some(Local::Memory(lock)) = &self.local {
+            return self.write_memory(lock, path, bytes, mode).await;
+        }
+        #[cfg(feature = "fs")]
+        if let Some(Local::Folder { root, temporary }) = &self.local {
+            let (root, temporary, owned) = (root.clone(), temporary.clone(), path.to_owned());
+            let written =
+                blocking(move || local::write_file(&root, &temporary, &owned, &bytes, &mode)).await;
+            return written.map_err(|error| self.local_error(error, path));
+        }
+
         let size = bytes.len() as u64;
         let written = match mode {
             PutMode::Overwrite => self.operator.write_with(path, bytes).await,
             PutMode::IfAbsent => {
-                if !self.capabilities.conditional_create {
-                    return Err(self.error(
-                        ErrorKind::Unsupported,
-                        "put",
-                        path,
-                        "this backend cannot create an object only if it is absent",
-                    ));
+                if !self.conditions("put", path).await?.create {
+                    return Err(self.error(ErrorKind::Unsupported, "put", path, IGNORED_CREATE));
                 }
-                self.create_operator.write_with(path, bytes).if_not_exists(true).await
+                self.operator.write_with(path, bytes).if_not_exists(true).await
             }
             PutMode::IfMatch(etag) => {
-                if !self.capabilities.compare_and_swap {
-                    // TODO: local folders and memory have no ETags in OpenDAL; s3kv must
-                    // version and lock keys itself there. Until then compare-and-swap is
-                    // refused on them, so read-modify-write loops cannot run on fs or memory.
-                    return Err(self.error(
-                        ErrorKind::Unsupported,
-                        "put",
-                        path,
-                        "this backend cannot compare and swap on an entity tag yet",
-                    ));
+                if !self.conditions("put", path).await?.swap {
+                    return Err(self.error(ErrorKind::Unsupported, "put", path, IGNORED_SWAP));
                 }
                 let Some(etag) = quoted_etag(&etag) else {
                     return Err(self.error(
@@ -121,6 +163,174 @@ impl OpendalBackend {
         let metadata = written.map_err(|e| self.wrap(e, "put", Access::Write, path))?;
         Ok(meta_of(&metadata, size))
     }
+
+    #[cfg(feature = "memory")]
+    /// A write to the memory service, its condition checked under the backend's write lock.
+    async fn write_memory(
+        &self,
+        lock: &tokio::sync::Mutex<()>,
+        path: &str,
+        bytes: Bytes,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, Error> {
+        let _guard = lock.lock().await;
+        let condition = |message| Err(self.error(ErrorKind::ConditionFailed, "put", path, message));
+        let current = match mode {
+            PutMode::Overwrite => None,
+            PutMode::IfAbsent | PutMode::IfMatch(_) => match self.operator.read(path).await {
+                Ok(buffer) => Some(local::etag_of(&buffer.to_bytes())),
+                Err(e) => match self.wrap(e, "put", Access::Read, path) {
+                    error if error.kind() == ErrorKind::NotFound => None,
+                    error => return Err(error),
+                },
+            },
+        };
+        match (&mode, current) {
+            (PutMode::IfAbsent, Some(_)) => return condition("an object already exists here"),
+            (PutMode::IfMatch(_), None) => return condition("no object is stored at this path"),
+            (PutMode::IfMatch(given), Some(stored)) if !local::same_etag(given, &stored) => {
+                return condition("the stored object has another entity tag");
+            }
+            _ => {}
+        }
+
+        let etag = local::etag_of(&bytes);
+        let size = bytes.len() as u64;
+        let metadata = self
+            .operator
+            .write(path, bytes)
+            .await
+            .map_err(|e| self.wrap(e, "put", Access::Write, path))?;
+        Ok(ObjectMeta {
+            size,
+            etag: Some(etag),
+            last_modified: metadata.last_modified().map(SystemTime::from),
+        })
+    }
+
+    /// Reads a whole object; `get` and, on local backends, `head`.
+    async fn read_object(&self, path: &str, operation: &'static str) -> Result<Object, Error> {
+        self.check_path(path, operation)?;
+        let wrap = |e| self.wrap(e, operation, Access::Read, path);
+        #[cfg(feature = "fs")]
+        if let Some(Local::Folder { root, .. }) = &self.local {
+            let file = root.join(path);
+            let (bytes, meta) = blocking(move || local::read_file(&file))
+                .await
+                .map_err(|e| self.io_error(e, operation, Access::Read, path))?;
+            return Ok(Object { bytes, meta });
+        }
+
+        // A reader keeps the metadata of the response it read, so the ETag comes from the
+        // same GET as the bytes: a separate HEAD could describe a newer object.
+        let reader = self.operator.reader(path).await.map_err(wrap)?;
+        let bytes = reader.read(..).await.map_err(wrap)?.to_bytes();
+        let size = bytes.len() as u64;
+        let mut meta = match reader.metadata() {
+            Some(metadata) => meta_of(metadata, size),
+            None => ObjectMeta { size, etag: None, last_modified: None },
+        };
+        if self.local.is_some() {
+            meta.etag = Some(local::etag_of(&bytes));
+        }
+        Ok(Object { bytes, meta })
+    }
+
+    /// What the server does with conditional writes, probed once per backend.
+    ///
+    /// `OpenDAL` declares conditional writes for every S3 server, but some (Garage 2.5, and
+    /// some hosted providers) ignore the headers and overwrite. A create-only write that
+    /// succeeds twice, or a swap on a made-up entity tag that succeeds, gives such a server
+    /// away. The probe writes a scratch object in the reserved folder and removes it again.
+    async fn conditions(&self, operation: &'static str, path: &str) -> Result<Conditions, Error> {
+        let probe = || async {
+            let result = self.probe_conditions().await.map_err(|error| {
+                self.error(
+                    error.kind(),
+                    operation,
+                    path,
+                    &format!("probing conditional writes failed: {}", error.message()),
+                )
+                .with_source(error)
+            });
+            if let Ok(found) = &result {
+                tracing::debug!(
+                    backend = %self.description,
+                    conditional_create = found.create,
+                    compare_and_swap = found.swap,
+                    "probed conditional writes"
+                );
+            }
+            result
+        };
+        self.conditions.get_or_try_init(probe).await.copied()
+    }
+
+    async fn probe_conditions(&self) -> Result<Conditions, Error> {
+        let path = format!("{PROBE_FOLDER}/probe-{}", unique_name());
+        let wrap = |e, access| self.wrap(e, "probe", access, &path);
+        let lost = |result: opendal::Result<opendal::Metadata>| match result {
+            Ok(_) => Ok(false),
+            Err(e) => match wrap(e, Access::Write) {
+                error if error.kind() == ErrorKind::ConditionFailed => Ok(true),
+                error => Err(error),
+            },
+        };
+
+        let first = self.operator.write_with(&path, Bytes::from_static(b"1")).if_not_exists(true);
+        first.await.map_err(|e| wrap(e, Access::Write))?;
+        let result = async {
+            let again = self.operator.write_with(&path, Bytes::from_static(b"2"));
+            let create = lost(again.if_not_exists(true).await)?;
+            let swap = self.operator.write_with(&path, Bytes::from_static(b"3"));
+            let swap = lost(swap.if_match("\"s3kv-probe-matches-nothing\"").await)?;
+            Ok(Conditions { create, swap })
+        }
+        .await;
+        let deleted = self.operator.delete(&path).await.map_err(|e| wrap(e, Access::Delete));
+        let conditions = result?;
+        deleted?;
+        Ok(conditions)
+    }
+}
+
+/// Why a create-only write is refused on a server that ignores the condition.
+const IGNORED_CREATE: &str = "this server ignored `If-None-Match: *` when probed (a create-only \
+    write succeeded twice), so create-only writes cannot be honoured on it";
+
+/// Why a compare-and-swap is refused on a server that ignores the condition.
+const IGNORED_SWAP: &str = "this server ignored `If-Match` when probed (a write on a made-up \
+    entity tag succeeded), so compare-and-swap cannot be honoured on it";
+
+/// Folder under an S3 root where the probe writes its scratch object; reserved like fs's.
+pub(crate) const PROBE_FOLDER: &str = ".s3kv-tmp";
+
+#[cfg(feature = "fs")]
+/// Runs blocking file-system work off the async threads.
+async fn blocking<T: Send + 'static, E: From<std::io::Error> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) => Err(E::from(std::io::Error::other(error))),
+    }
+}
+
+/// A name no other probe picks: time, process and a counter, hashed with a random key.
+fn unique_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("{:016x}", hasher.finish())
 }
 
 /// Puts an entity tag in the quoted form HTTP requires, accepting it quoted or bare.
@@ -176,7 +386,12 @@ impl Backend for OpendalBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.capabilities.clone()
+        let mut capabilities = self.capabilities.clone();
+        if let Some(found) = self.conditions.get() {
+            capabilities.conditional_create &= found.create;
+            capabilities.compare_and_swap &= found.swap;
+        }
+        capabilities
     }
 
     #[tracing::instrument(skip_all, fields(backend = %self.description))]
@@ -192,9 +407,20 @@ impl Backend for OpendalBackend {
                 .await
                 .map_err(|e| self.wrap(e, "check", Access::Read, ""))?;
             match lister.next().await {
-                None | Some(Ok(_)) => Ok(()),
-                Some(Err(e)) => Err(self.wrap(e, "check", Access::Read, "")),
+                None | Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(self.wrap(e, "check", Access::Read, "")),
             }
+
+            // Learn now whether the server honours conditional writes, so `capabilities` tells
+            // the truth from here on. Read-only credentials cannot probe; the first conditional
+            // write will, and fail as it would have anyway.
+            if self.local.is_none() && self.capabilities.conditional_create {
+                match self.conditions("check", "").await {
+                    Err(error) if error.kind() != ErrorKind::PermissionDenied => return Err(error),
+                    _ => {}
+                }
+            }
+            Ok(())
         }
         .await;
         trace_operation("check", "", None, started, &result);
@@ -204,22 +430,7 @@ impl Backend for OpendalBackend {
     #[tracing::instrument(skip_all, fields(backend = %self.description, path = %path))]
     async fn get(&self, path: &str) -> Result<Object, Error> {
         let started = Instant::now();
-        let result = async {
-            self.check_path(path, "get")?;
-            let wrap = |e| self.wrap(e, "get", Access::Read, path);
-
-            // A reader keeps the metadata of the response it read, so the ETag comes from the
-            // same GET as the bytes: a separate HEAD could describe a newer object.
-            let reader = self.operator.reader(path).await.map_err(wrap)?;
-            let bytes = reader.read(..).await.map_err(wrap)?.to_bytes();
-            let size = bytes.len() as u64;
-            let meta = match reader.metadata() {
-                Some(metadata) => meta_of(metadata, size),
-                None => ObjectMeta { size, etag: None, last_modified: None },
-            };
-            Ok(Object { bytes, meta })
-        }
-        .await;
+        let result = self.read_object(path, "get").await;
         let size = result.as_ref().ok().map(|object| object.meta.size);
         trace_operation("get", path, size, started, &result);
         result
@@ -230,6 +441,11 @@ impl Backend for OpendalBackend {
         let started = Instant::now();
         let result = async {
             self.check_path(path, "head")?;
+            // TODO: memory and fs keep no entity tag beside a value, so `head` reads the whole
+            // value to hash it; that costs a full read of large values on a local folder.
+            if self.local.is_some() {
+                return self.read_object(path, "head").await.map(|object| object.meta);
+            }
             let metadata = self
                 .operator
                 .stat(path)
@@ -271,6 +487,19 @@ impl Backend for OpendalBackend {
         let started = Instant::now();
         let result = async {
             self.check_path(path, "delete")?;
+            #[cfg(feature = "fs")]
+            if let Some(Local::Folder { root, temporary }) = &self.local {
+                let (root, temporary, owned) = (root.clone(), temporary.clone(), path.to_owned());
+                return blocking(move || local::delete_file(&root, &temporary, &owned))
+                    .await
+                    .map_err(|e| self.io_error(e, "delete", Access::Delete, path));
+            }
+            // Deletes take the write lock too, so a compare-and-swap never revives a deleted key.
+            #[cfg(feature = "memory")]
+            let _guard = match &self.local {
+                Some(Local::Memory(lock)) => Some(lock.lock().await),
+                _ => None,
+            };
             match self.operator.delete(path).await {
                 Ok(()) => Ok(()),
                 Err(e) => match self.wrap(e, "delete", Access::Delete, path) {

@@ -18,7 +18,7 @@ use opendal::services::S3;
 use opendal::{HttpTransporter, Operator};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
-use crate::operator::{Flavor, OpendalBackend};
+use crate::operator::{Flavor, OpendalBackend, PROBE_FOLDER};
 use crate::{Backend, Capabilities, Error, ErrorKind};
 
 /// Longest object key S3 accepts, in bytes, the root prefix included.
@@ -218,9 +218,8 @@ pub fn s3(settings: S3Settings) -> Result<Arc<dyn Backend>, Error> {
 
     let capability = operator.info().capability();
     let mut capabilities = Capabilities::new(MAX_KEY_BYTES.saturating_sub(plan.key_prefix.len()));
-    // TODO: some S3-compatible servers (Garage 2.5) ignore `If-None-Match` and `If-Match` and
-    // overwrite; OpenDAL declares both for every server. Until a probe detects that, these
-    // flags can claim atomic conditions a server does not honour.
+    // OpenDAL declares both for every server; the backend probes whether the server honours
+    // them (in `check`, or before the first conditional write) and reports what it found.
     capabilities.conditional_create = capability.write_with_if_not_exists;
     capabilities.compare_and_swap = capability.write_with_if_match;
     // TODO: the trait has no ranged read and no streaming put yet, so `ranged_read` and
@@ -228,11 +227,11 @@ pub fn s3(settings: S3Settings) -> Result<Arc<dyn Backend>, Error> {
     // in one request, which bounds values by memory and by the 5 GiB PutObject limit.
 
     let backend = OpendalBackend::new(
-        operator.clone(),
         operator,
         Flavor::S3,
         plan.description,
         capabilities,
+        Some(PROBE_FOLDER),
         None,
     );
     Ok(Arc::new(backend))

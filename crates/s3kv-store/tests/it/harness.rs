@@ -26,11 +26,14 @@ impl Fixture {
 }
 
 /// Opens the backend `name` fresh for one test; `None` when it is not configured here.
+///
+/// S3 backends are checked first, as a connection does when it opens, so their capabilities
+/// already reflect the probe of conditional writes.
 #[cfg_attr(
     not(feature = "s3"),
-    expect(clippy::unnecessary_wraps, reason = "only the s3 fixture can be missing")
+    expect(clippy::unused_async, reason = "only the s3 fixtures wait for a check")
 )]
-pub(crate) fn open(name: &str) -> Option<Fixture> {
+pub(crate) async fn open(name: &str) -> Option<Fixture> {
     match name {
         #[cfg(feature = "memory")]
         "memory" => Some(Fixture::new(s3kv_store::memory().expect("memory backend opens"))),
@@ -42,34 +45,61 @@ pub(crate) fn open(name: &str) -> Option<Fixture> {
             Some(Fixture { backend, _folder: Some(folder) })
         }
         #[cfg(feature = "s3")]
-        "s3" => {
-            let settings = s3_settings_from_env(&format!("s3kv-it/{}", unique_name()))?;
+        "s3" | "garage" => {
+            let server = if name == "s3" { S3Server::Main } else { S3Server::Garage };
+            let settings = s3_settings(server, &format!("s3kv-it/{}", unique_name()))?;
             let backend = s3kv_store::s3(settings).expect("s3 backend opens");
+            backend.check().await.expect("the s3 test server answers");
             Some(Fixture::new(backend))
         }
         other => panic!("no fixture for backend {other}"),
     }
 }
 
+/// Which of the S3 servers that `cargo xtask test` starts a test uses.
+#[cfg(feature = "s3")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum S3Server {
+    /// `S3KV_TEST_*`: moto, `MinIO` or an external server.
+    Main,
+    /// `S3KV_TEST_GARAGE_*`: Garage, which ignores conditional writes.
+    Garage,
+}
+
 /// S3 settings from `S3KV_TEST_ENDPOINT`, `S3KV_TEST_BUCKET` (default `s3kv-test`),
 /// `S3KV_TEST_ACCESS_KEY`, `S3KV_TEST_SECRET_KEY` and `S3KV_TEST_REGION`, under `root`.
+#[cfg(feature = "s3")]
+pub(crate) fn s3_settings_from_env(root: &str) -> Option<s3kv_store::S3Settings> {
+    s3_settings(S3Server::Main, root)
+}
+
+/// S3 settings of one server from its variables (`S3KV_TEST_*` or `S3KV_TEST_GARAGE_*`), under
+/// `root`; `None` when the endpoint is unset, unless `S3KV_REQUIRE_S3` or
+/// `S3KV_REQUIRE_GARAGE` says a server was started for this run, which makes it a failure.
 ///
 /// Explicit keys are always given (placeholders by default, which servers without signature
 /// checks accept), so a test never falls back to ambient AWS credentials or instance metadata.
 #[cfg(feature = "s3")]
-pub(crate) fn s3_settings_from_env(root: &str) -> Option<s3kv_store::S3Settings> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let Some(endpoint) = var("S3KV_TEST_ENDPOINT") else {
-        eprintln!("S3KV_TEST_ENDPOINT is not set: skipping the S3 case");
+pub(crate) fn s3_settings(server: S3Server, root: &str) -> Option<s3kv_store::S3Settings> {
+    let (prefix, require) = match server {
+        S3Server::Main => ("S3KV_TEST_", "S3KV_REQUIRE_S3"),
+        S3Server::Garage => ("S3KV_TEST_GARAGE_", "S3KV_REQUIRE_GARAGE"),
+    };
+    let var = |name: &str| std::env::var(format!("{prefix}{name}")).ok().filter(|v| !v.is_empty());
+    let Some(endpoint) = var("ENDPOINT") else {
+        assert!(
+            std::env::var_os(require).is_none(),
+            "{require} is set but {prefix}ENDPOINT is not"
+        );
+        eprintln!("{prefix}ENDPOINT is not set: skipping the S3 case");
         return None;
     };
     let mut settings =
-        s3kv_store::S3Settings::new(var("S3KV_TEST_BUCKET").unwrap_or_else(|| "s3kv-test".into()));
+        s3kv_store::S3Settings::new(var("BUCKET").unwrap_or_else(|| "s3kv-test".into()));
     settings.endpoint = Some(endpoint);
-    settings.region = var("S3KV_TEST_REGION");
-    settings.access_key = Some(var("S3KV_TEST_ACCESS_KEY").unwrap_or_else(|| "s3kv-test".into()));
-    settings.secret_key =
-        Some(var("S3KV_TEST_SECRET_KEY").unwrap_or_else(|| "s3kv-test-secret".into()));
+    settings.region = var("REGION");
+    settings.access_key = Some(var("ACCESS_KEY").unwrap_or_else(|| "s3kv-test".into()));
+    settings.secret_key = Some(var("SECRET_KEY").unwrap_or_else(|| "s3kv-test-secret".into()));
     root.clone_into(&mut settings.root);
     Some(settings)
 }

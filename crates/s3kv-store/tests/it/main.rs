@@ -1,9 +1,13 @@
 //! The store's one integration-test binary: the behaviour suite, run unchanged against every
 //! backend, plus the few tests that only make sense for one backend.
 //!
-//! Memory and fs always run. S3 runs when `S3KV_TEST_ENDPOINT` names a server (see
-//! `harness.rs` for the other variables); without it the S3 cases pass without doing anything.
+//! Memory and fs always run. S3 runs when `S3KV_TEST_ENDPOINT` names a server, and again as
+//! `garage` when `S3KV_TEST_GARAGE_ENDPOINT` names one (see `harness.rs` for the other
+//! variables); without them those cases pass without doing anything, unless `cargo xtask test`
+//! started the server, which makes a missing variable a failure.
 
+#[cfg(any(feature = "fs", feature = "s3"))]
+mod conditions;
 mod harness;
 mod suite;
 #[cfg(feature = "memory")]
@@ -24,7 +28,7 @@ macro_rules! behaviour_suite {
                 ($case:ident) => {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn $case() {
-                        if let Some(fixture) = crate::harness::open(stringify!($backend)) {
+                        if let Some(fixture) = crate::harness::open(stringify!($backend)).await {
                             crate::suite::$case(&fixture).await;
                         }
                     }
@@ -41,9 +45,11 @@ macro_rules! behaviour_suite {
             case!(if_absent_on_an_existing_key_is_condition_failed);
             case!(if_absent_racing_creators_exactly_one_wins);
             case!(if_match_follows_the_compare_and_swap_capability);
+            case!(if_match_racing_increments_all_count);
             case!(etag_of_put_head_and_get_agree);
             case!(list_with_a_prefix_returns_exactly_the_objects_under_it);
             case!(list_of_more_than_a_thousand_keys_returns_every_page);
+            case!(list_of_ten_thousand_keys_returns_every_one);
             case!(list_reports_sizes_and_never_folders);
             case!(odd_key_characters_round_trip_and_list);
             case!(folder_of_an_object_is_not_an_object);
@@ -59,3 +65,5 @@ behaviour_suite!(memory);
 behaviour_suite!(fs);
 #[cfg(feature = "s3")]
 behaviour_suite!(s3);
+#[cfg(feature = "s3")]
+behaviour_suite!(garage);

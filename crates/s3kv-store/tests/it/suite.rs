@@ -166,6 +166,41 @@ pub(crate) async fn if_match_follows_the_compare_and_swap_capability(f: &Fixture
     assert_eq!(kind_of(empty), Some(ErrorKind::ConditionFailed));
 }
 
+pub(crate) async fn if_match_racing_increments_all_count(f: &Fixture) {
+    const TASKS: u64 = 4;
+    const INCREMENTS: u64 = 25;
+    let b = &f.backend;
+    if !b.capabilities().compare_and_swap {
+        return;
+    }
+    b.put("count", Bytes::from_static(b"0"), PutMode::Overwrite).await.expect("put");
+
+    let task = || async {
+        for _ in 0..INCREMENTS {
+            let mut landed = false;
+            for _ in 0..10_000 {
+                let current = b.get("count").await.expect("get");
+                let value: u64 =
+                    std::str::from_utf8(&current.bytes).expect("text").parse().expect("number");
+                let etag = current.meta.etag.expect("etag");
+                let next = Bytes::from((value + 1).to_string());
+                match b.put("count", next, PutMode::IfMatch(etag)).await {
+                    Ok(_) => {
+                        landed = true;
+                        break;
+                    }
+                    Err(error) => assert_eq!(error.kind(), ErrorKind::ConditionFailed, "{error}"),
+                }
+            }
+            assert!(landed, "an increment lost 10,000 races in a row");
+        }
+    };
+    futures::future::join_all((0..TASKS).map(|_| task())).await;
+
+    let stored = b.get("count").await.expect("get").bytes;
+    assert_eq!(std::str::from_utf8(&stored).expect("text"), (TASKS * INCREMENTS).to_string());
+}
+
 pub(crate) async fn etag_of_put_head_and_get_agree(f: &Fixture) {
     let b = &f.backend;
     let put = b.put("tagged", Bytes::from_static(b"x"), PutMode::Overwrite).await.expect("put");
@@ -215,6 +250,25 @@ pub(crate) async fn list_of_more_than_a_thousand_keys_returns_every_page(f: &Fix
 
     assert_eq!(listed(b.as_ref(), "many/").await, expected);
     assert_eq!(listed(b.as_ref(), "").await.len(), COUNT + 1);
+}
+
+pub(crate) async fn list_of_ten_thousand_keys_returns_every_one(f: &Fixture) {
+    const COUNT: usize = 10_000;
+    let b = &f.backend;
+    let expected: std::collections::BTreeSet<String> =
+        (0..COUNT).map(|i| format!("big/{:02}/{i:05}", i % 97)).collect();
+
+    let puts = stream::iter(expected.iter().cloned())
+        .map(|path| async move { b.put(&path, Bytes::new(), PutMode::Overwrite).await })
+        .buffer_unordered(32);
+    let failed = puts.filter(|result| std::future::ready(result.is_err())).count().await;
+    assert_eq!(failed, 0, "every put succeeds");
+
+    assert_eq!(listed(b.as_ref(), "big/").await, expected);
+    assert_eq!(
+        listed(b.as_ref(), "big/05/").await.len(),
+        expected.iter().filter(|p| p.starts_with("big/05/")).count()
+    );
 }
 
 pub(crate) async fn list_reports_sizes_and_never_folders(f: &Fixture) {
