@@ -63,6 +63,20 @@ pub(crate) fn binary(repo: &Repo) -> Result<PathBuf, String> {
         return Err(format!("{} is missing", binary.display()));
     };
 
+    // Two runs at once build it once: the second waits here, then finds the binary.
+    fs::create_dir_all(&cache_root)
+        .map_err(|error| format!("cannot create {}: {error}", cache_root.display()))?;
+    let lock_path = cache_root.join("build.lock");
+    let lock = File::create(&lock_path)
+        .map_err(|error| format!("cannot create {}: {error}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        println!("another run is building Garage into {}: waiting", cache_root.display());
+        lock.lock().map_err(|error| format!("cannot lock {}: {error}", lock_path.display()))?;
+    }
+    if binary.is_file() {
+        return Ok(binary);
+    }
+
     println!(
         "Garage {VERSION} is not cached at {}: building it once (about 25 minutes on 2 cores)",
         binary.display()
