@@ -4,13 +4,18 @@
 //! The Python half (`python/s3kv`) turns Python values into payloads and back and gives the
 //! collection its `MutableMapping` face; everything else happens here or below.
 
+mod cbor;
 mod mapping;
 
 use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
+};
 use s3kv::{ErrorKind, Loader, PayloadKind};
 use serde_json::{Map, Value};
 
@@ -184,6 +189,63 @@ fn connect(
     Ok(Connection { inner })
 }
 
+/// Encodes Python plain data as CBOR (the `cbor` serializer).
+#[pyfunction]
+fn cbor_dumps<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let py = value.py();
+    let data = cbor::dumps(value).map_err(|failure| cbor_error(py, failure))?;
+    Ok(PyBytes::new(py, &data))
+}
+
+/// Decodes a CBOR payload into Python plain data.
+#[pyfunction]
+fn cbor_loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    cbor::loads(py, data).map_err(|failure| cbor_error(py, failure))
+}
+
+fn cbor_error(py: Python<'_>, failure: cbor::Failure) -> PyErr {
+    match failure {
+        cbor::Failure::Unsupported(message) => {
+            to_py_err(py, &s3kv::Error::new(ErrorKind::Unsupported, message))
+        }
+        cbor::Failure::Corrupt(message) => {
+            to_py_err(py, &s3kv::Error::new(ErrorKind::Corrupt, message))
+        }
+        cbor::Failure::Python(error) => error,
+    }
+}
+
+/// Seconds since the Unix epoch, as Python's `datetime.fromtimestamp` takes them.
+fn timestamp(time: Option<SystemTime>) -> Option<f64> {
+    time.and_then(|time| time.duration_since(UNIX_EPOCH).ok()).map(|since| since.as_secs_f64())
+}
+
+fn kind_name(kind: PayloadKind) -> &'static str {
+    match kind {
+        PayloadKind::Bytes => "bytes",
+        PayloadKind::Text => "text",
+        PayloadKind::Cbor => "cbor",
+        PayloadKind::Pickle => "pickle",
+        _ => "unknown",
+    }
+}
+
+fn compression_name(compression: Option<s3kv::CompressionAlgorithm>) -> &'static str {
+    match compression {
+        None => "zlib",
+        Some(s3kv::CompressionAlgorithm::None) => "none",
+        Some(s3kv::CompressionAlgorithm::Zstd) => "zstd",
+        Some(s3kv::CompressionAlgorithm::Lz4) => "lz4",
+        Some(_) => "unknown",
+    }
+}
+
+/// A read value as Python receives it: kind code, payload, whether the original library wrote
+/// it, and whether it may be unpickled. The payload of a pickle is a `bytearray`, so arrays
+/// unpickled from its out-of-band buffers are writable without another copy; others are
+/// `bytes`.
+type Found<'py> = (u8, Bound<'py, PyAny>, bool, bool);
+
 /// A connection to one backend.
 #[pyclass(frozen, module = "s3kv._s3kv")]
 struct Connection {
@@ -192,7 +254,7 @@ struct Connection {
 
 #[pymethods]
 impl Connection {
-    /// Opens a collection; `options` may set `password`, `salt` and `ttl`.
+    /// Opens a collection; `options` may set `password`, `salt`, `ttl` and `allow_pickle`.
     fn collection(
         &self,
         py: Python<'_>,
@@ -222,14 +284,24 @@ struct Collection {
 
 #[pymethods]
 impl Collection {
-    /// The payload kind code, the bytes and whether the original library wrote it, or `None`.
-    fn get<'py>(
+    /// The payload kind code, the bytes, whether the original library wrote it and whether it
+    /// may be unpickled; `None` when the key has no value.
+    fn get<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Found<'py>>> {
+        let value = block_on(py, self.inner.get(key))?;
+        Ok(value.map(|value| self.found(py, &value)))
+    }
+
+    /// The values of `keys` in order, as [`Collection::get`] returns each, read with a bounded
+    /// number of requests in flight.
+    #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
+    fn get_many<'py>(
         &self,
         py: Python<'py>,
-        key: &str,
-    ) -> PyResult<Option<(u8, Bound<'py, PyBytes>, bool)>> {
-        let value = block_on(py, self.inner.get(key))?;
-        Ok(value.map(|value| (value.kind.to_byte(), PyBytes::new(py, &value.data), value.legacy)))
+        keys: Vec<String>,
+    ) -> PyResult<Vec<Option<Found<'py>>>> {
+        let borrowed: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let values = block_on(py, self.inner.get_many(&borrowed))?;
+        Ok(values.iter().map(|value| value.as_ref().map(|value| self.found(py, value))).collect())
     }
 
     /// Stores `data` with payload kind code `kind`.
@@ -238,18 +310,70 @@ impl Collection {
         block_on(py, self.inner.set(key, kind, data))
     }
 
+    /// Stores every `(key, kind, data)`, with a bounded number of requests in flight.
+    #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
+    fn set_many(&self, py: Python<'_>, items: Vec<(String, u8, PyBackedBytes)>) -> PyResult<()> {
+        let mut batch = Vec::with_capacity(items.len());
+        for (key, kind, data) in &items {
+            batch.push((key.as_str(), kind_from_code(py, *kind)?, &data[..]));
+        }
+        block_on(py, self.inner.set_many(&batch))
+    }
+
+    /// Stores `data` only if `key` has no value; returns whether it wrote.
+    fn set_if_absent(&self, py: Python<'_>, key: &str, kind: u8, data: &[u8]) -> PyResult<bool> {
+        let kind = kind_from_code(py, kind)?;
+        block_on(py, self.inner.set_if_absent(key, kind, data))
+    }
+
     /// Deletes the key; returns whether it existed.
     fn delete(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
         block_on(py, self.inner.delete(key))
+    }
+
+    /// Deletes every key; returns how many existed.
+    #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
+    fn delete_many(&self, py: Python<'_>, keys: Vec<String>) -> PyResult<usize> {
+        let borrowed: Vec<&str> = keys.iter().map(String::as_str).collect();
+        block_on(py, self.inner.delete_many(&borrowed))
     }
 
     fn contains(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
         block_on(py, self.inner.contains(key))
     }
 
-    /// Every key, in UTF-8 byte order.
-    fn keys(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        block_on(py, self.inner.keys())
+    /// Every key that starts with `prefix`, in UTF-8 byte order.
+    #[pyo3(signature = (prefix = ""))]
+    fn keys(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {
+        block_on(py, self.inner.keys_with_prefix(prefix))
+    }
+
+    /// `(key, stored size, last modified as Unix seconds or None)` of every key that starts
+    /// with `prefix`, in no particular order.
+    #[pyo3(signature = (prefix = ""))]
+    fn list(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<(String, u64, Option<f64>)>> {
+        let listed = block_on(py, self.inner.list(prefix))?;
+        Ok(listed
+            .into_iter()
+            .map(|entry| (entry.key, entry.size, timestamp(entry.last_modified)))
+            .collect())
+    }
+
+    /// What is stored at `key`, as a dict, or `None` when the key has no value.
+    fn info<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(info) = block_on(py, self.inner.info(key))? else {
+            return Ok(None);
+        };
+        let table = PyDict::new(py);
+        table.set_item("stored_size", info.stored_size)?;
+        table.set_item("plain_size", info.plain_size)?;
+        table.set_item("last_modified", timestamp(info.last_modified))?;
+        table.set_item("etag", info.etag)?;
+        table.set_item("kind", kind_name(info.kind))?;
+        table.set_item("compression", compression_name(info.compression))?;
+        table.set_item("encrypted", info.encrypted)?;
+        table.set_item("legacy", info.legacy)?;
+        Ok(Some(table))
     }
 
     fn len(&self, py: Python<'_>) -> PyResult<usize> {
@@ -272,10 +396,24 @@ impl Collection {
     }
 }
 
+impl Collection {
+    fn found<'py>(&self, py: Python<'py>, value: &s3kv::Value) -> Found<'py> {
+        let trusted = self.inner.pickle_allowed(value);
+        let data = if value.kind == PayloadKind::Pickle {
+            PyByteArray::new(py, &value.data).into_any()
+        } else {
+            PyBytes::new(py, &value.data).into_any()
+        };
+        (value.kind.to_byte(), data, value.legacy, trusted)
+    }
+}
+
 /// The `s3kv._s3kv` extension module.
 #[pymodule]
 fn _s3kv(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(connect, module)?)?;
+    module.add_function(wrap_pyfunction!(cbor_dumps, module)?)?;
+    module.add_function(wrap_pyfunction!(cbor_loads, module)?)?;
     module.add_class::<Connection>()?;
     module.add_class::<Collection>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;

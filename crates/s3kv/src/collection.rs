@@ -280,16 +280,20 @@ impl Collection {
     /// The first error of any read, as [`Collection::get`] reports it.
     #[tracing::instrument(skip_all, fields(collection = %self.inner.name, count = keys.len()))]
     pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Value>>> {
-        let reads = keys
-            .iter()
-            .enumerate()
-            .map(|(index, key)| async move { self.get(key).await.map(|value| (index, value)) });
+        // Collected first: a stream over a lazy map of borrowing closures is not provably
+        // `Send` for every lifetime, and callers run this on multi-threaded runtimes.
+        let reads: Vec<_> =
+            keys.iter().enumerate().map(|(index, key)| self.get_at(index, key)).collect();
         let mut found: Vec<Option<Value>> = vec![None; keys.len()];
         let mut results = futures::stream::iter(reads).buffer_unordered(self.inner.max_in_flight);
         while let Some((index, value)) = results.try_next().await? {
             found[index] = value;
         }
         Ok(found)
+    }
+
+    async fn get_at(&self, index: usize, key: &str) -> Result<(usize, Option<Value>)> {
+        Ok((index, self.get(key).await?))
     }
 
     /// Stores every `(key, kind, data)` of `items`, with at most `max_in_flight` requests at
@@ -300,7 +304,8 @@ impl Collection {
     /// The first error of any write, as [`Collection::set`] reports it.
     #[tracing::instrument(skip_all, fields(collection = %self.inner.name, count = items.len()))]
     pub async fn set_many(&self, items: &[(&str, PayloadKind, &[u8])]) -> Result<()> {
-        let writes = items.iter().map(|&(key, kind, data)| self.set(key, kind, data));
+        let writes: Vec<_> =
+            items.iter().map(|&(key, kind, data)| self.set(key, kind, data)).collect();
         futures::stream::iter(writes)
             .buffer_unordered(self.inner.max_in_flight)
             .try_for_each(|()| async { Ok(()) })
@@ -315,7 +320,7 @@ impl Collection {
     /// The first error of any delete, as [`Collection::delete`] reports it.
     #[tracing::instrument(skip_all, fields(collection = %self.inner.name, count = keys.len()))]
     pub async fn delete_many(&self, keys: &[&str]) -> Result<usize> {
-        let deletes = keys.iter().map(|key| self.delete(key));
+        let deletes: Vec<_> = keys.iter().map(|key| self.delete(key)).collect();
         futures::stream::iter(deletes)
             .buffer_unordered(self.inner.max_in_flight)
             .try_fold(0, |count, existed| async move { Ok(count + usize::from(existed)) })

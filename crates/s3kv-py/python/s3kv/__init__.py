@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
-from . import _s3kv
-from ._collection import Collection
+from . import _s3kv, _values
+from ._collection import Collection, ValueInfo
 from ._errors import (
     BackendError,
     ConfigError,
@@ -49,16 +49,29 @@ class Connection:
     def __init__(self, core: _s3kv.Connection) -> None:
         self._core = core
 
-    def collection(self, name: str, password: Optional[str] = None, **options: Any) -> Collection:
+    def collection(
+        self,
+        name: str,
+        password: Optional[str] = None,
+        *,
+        serializer: str = "pickle",
+        allow_pickle: bool = False,
+        **options: Any,
+    ) -> Collection:
         """Open the collection ``name``, a dict of str keys to values.
 
         ``password`` (also accepted as the second positional argument) encrypts the collection;
         ``salt`` and ``ttl`` may be given too. A wrong password raises
-        :class:`WrongPasswordError` here, not at the first read.
+        :class:`WrongPasswordError` here, not at the first read. ``serializer`` stores values
+        other than bytes and str with ``"pickle"`` (the default), ``"json"`` or ``"cbor"``.
+        ``allow_pickle=True`` reads pickles of an unencrypted collection on S3, which anyone who
+        can write to the bucket could have planted (unpickling runs code).
         """
         if password is not None:
             options["password"] = password
-        return Collection(self._core.collection(name, options))
+        serializer = _values.check_serializer(serializer)
+        options["allow_pickle"] = bool(allow_pickle)
+        return Collection(self._core.collection(name, options), serializer)
 
     def describe(self) -> str:
         """Where the data lives (backend kind and location), never a secret."""
@@ -104,6 +117,7 @@ __all__ = [
     "InvalidKeyError",
     "NotFoundError",
     "UnsupportedError",
+    "ValueInfo",
     "WrongPasswordError",
     "connect",
 ]

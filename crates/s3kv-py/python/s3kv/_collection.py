@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import Any, Iterator, List
+import datetime
+import os
+from collections.abc import ItemsView, Iterable, Mapping, MutableMapping, ValuesView
+from dataclasses import dataclass
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
-from . import _values
-from ._errors import InvalidKeyError, NotFoundError
+from . import _progress, _values
+from ._errors import InvalidKeyError, NotFoundError, UnsupportedError
 from ._s3kv import Collection as _CoreCollection
+
+#: How many values one batch request reads or writes (each batch has a bounded number of
+#: requests in flight, set by the connection's ``max_in_flight``).
+BATCH = 64
+
+#: The size of each piece a file is read or written in, so progress is reported as it goes.
+FILE_PIECE = 1024 * 1024
+
+_MISSING = object()
+
+Progress = Union[bool, Callable[[int, int], Any], None]
+PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 
 
 def _check_key(key: Any) -> str:
@@ -16,19 +31,65 @@ def _check_key(key: Any) -> str:
     return key
 
 
+def _not_found(operation: str, collection: str, key: str) -> NotFoundError:
+    error = NotFoundError(f"no value for key {key!r} in collection {collection!r}")
+    error.operation, error.collection, error.key = operation, collection, key
+    error.kind = "not found"
+    return error
+
+
+@dataclass(frozen=True)
+class ValueInfo:
+    """What is stored at a key, read from its metadata and header without decoding it."""
+
+    #: The stored (compressed, encrypted) size in bytes.
+    stored_size: int
+    #: The size of the plain payload in bytes; ``None`` for a value of the original library.
+    plain_size: Optional[int]
+    #: When the value was last written (UTC), where the storage reports it.
+    last_modified: Optional[datetime.datetime]
+    #: The entity tag, where the storage has one (S3).
+    etag: Optional[str]
+    #: ``"bytes"``, ``"text"``, ``"cbor"`` or ``"pickle"``.
+    kind: str
+    #: ``"zstd"``, ``"lz4"`` or ``"none"``; ``"zlib"`` for a value of the original library.
+    compression: str
+    #: Whether the value is encrypted.
+    encrypted: bool
+    #: Whether the original ``st_s3kv_connection`` library wrote it.
+    legacy: bool
+
+
+class _Items(ItemsView):
+    """``items()``: a live view whose iteration reads values in batches."""
+
+    def __iter__(self) -> Iterator[Tuple[str, Any]]:
+        return self._mapping._items()  # type: ignore[attr-defined, no-any-return]
+
+
+class _Values(ValuesView):
+    """``values()``: a live view whose iteration reads values in batches."""
+
+    def __iter__(self) -> Iterator[Any]:
+        for _key, value in self._mapping._items():  # type: ignore[attr-defined]
+            yield value
+
+
 class Collection(MutableMapping):
-    """A dict of str keys to values, stored encrypted and compressed.
+    """A dict of str keys to values, stored compressed, and encrypted with a password.
 
     Reads and writes go straight to the storage: two collections opened on the same data see
     each other's writes. ``collection[key]`` raises :class:`s3kv.NotFoundError` (a
-    ``KeyError``) for a missing key. Iteration and :meth:`keys` give keys in UTF-8 byte order; :meth:`keys` returns a list.
-    Two collections compare equal as mappings (same keys and values), as dicts do.
+    ``KeyError``) for a missing key. Iteration and :meth:`keys` give keys in UTF-8 byte order;
+    :meth:`keys` returns a list. A collection equals any mapping with the same keys and values
+    (as a dict does), which reads every value; collections are not hashable.
     """
 
-    __slots__ = ("_core",)
+    __slots__ = ("_core", "_serializer")
 
-    def __init__(self, core: _CoreCollection) -> None:
+    def __init__(self, core: _CoreCollection, serializer: str = "pickle") -> None:
         self._core = core
+        self._serializer = _values.check_serializer(serializer)
 
     @property
     def name(self) -> str:
@@ -45,34 +106,48 @@ class Collection(MutableMapping):
         """The longest key, in UTF-8 bytes, the backend accepts in this collection."""
         return self._core.max_key_bytes
 
+    @property
+    def serializer(self) -> str:
+        """How values other than bytes and str are stored: ``pickle``, ``json`` or ``cbor``."""
+        return self._serializer
+
+    def _decode(self, key: str, found: Tuple[int, Any, bool, bool]) -> Any:
+        kind, data, _legacy, trusted = found
+        if kind == _values.PICKLE and not trusted:
+            error = UnsupportedError(
+                f"refusing to unpickle the value of key {key!r}: collection {self.name!r} is "
+                "not encrypted and lives on S3, so anyone who can write to the bucket could "
+                "have planted it, and unpickling runs code. Open the collection with "
+                "allow_pickle=True if you trust every writer, or use a password"
+            )
+            error.operation, error.collection, error.key = "get", self.name, key
+            error.kind = "unsupported"
+            raise error
+        return _values.decode(kind, data, self._serializer)
+
+    def _encode(self, value: Any) -> Tuple[int, Any]:
+        return _values.encode(value, self._serializer)
+
     def __getitem__(self, key: str) -> Any:
         found = self._core.get(_check_key(key))
         if found is None:
-            error = NotFoundError(f"no value for key {key!r} in collection {self.name!r}")
-            error.operation, error.collection, error.key = "get", self.name, key
-            error.kind = "not found"
-            raise error
-        kind, data, _legacy = found
-        return _values.decode(kind, data)
+            raise _not_found("get", self.name, key)
+        return self._decode(key, found)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when it has none."""
         found = self._core.get(_check_key(key))
         if found is None:
             return default
-        kind, data, _legacy = found
-        return _values.decode(kind, data)
+        return self._decode(key, found)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        kind, data = _values.encode(value)
+        kind, data = self._encode(value)
         self._core.set(_check_key(key), kind, data)
 
     def __delitem__(self, key: str) -> None:
         if not self._core.delete(_check_key(key)):
-            error = NotFoundError(f"no value for key {key!r} in collection {self.name!r}")
-            error.operation, error.collection, error.key = "delete", self.name, key
-            error.kind = "not found"
-            raise error
+            raise _not_found("delete", self.name, key)
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -80,7 +155,7 @@ class Collection(MutableMapping):
         return self._core.contains(key)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._core.keys())
+        return iter(self.keys())
 
     def __len__(self) -> int:
         return self._core.len()
@@ -89,10 +164,192 @@ class Collection(MutableMapping):
         lock = "encrypted" if self.encrypted else "not encrypted"
         return f"<s3kv collection {self.name!r}, {lock}>"
 
-    def keys(self) -> List[str]:  # type: ignore[override]
-        """Every key, in UTF-8 byte order, from one listing of the storage.
+    def keys(self, prefix: str = "") -> List[str]:  # type: ignore[override]
+        """Every key (or every key that starts with ``prefix``), in UTF-8 byte order.
 
-        A list rather than a live view, as the original library returned: it is one request,
-        and it shows well in ``st.write``.
+        A list rather than a live view, as the original library returned: it is one listing of
+        the storage, and it shows well in ``st.write``.
         """
-        return self._core.keys()
+        return self._core.keys(prefix)
+
+    def items(self) -> ItemsView:  # type: ignore[override]
+        """A view of ``(key, value)`` pairs; iterating it reads values in batches of 64."""
+        return _Items(self)
+
+    def values(self) -> ValuesView:  # type: ignore[override]
+        """A view of the values; iterating it reads them in batches of 64."""
+        return _Values(self)
+
+    def _items(self) -> Iterator[Tuple[str, Any]]:
+        keys = self.keys()
+        for start in range(0, len(keys), BATCH):
+            batch = keys[start : start + BATCH]
+            for key, found in zip(batch, self._core.get_many(batch)):
+                # A key deleted since the listing is skipped, as a dict being changed would.
+                if found is not None:
+                    yield key, self._decode(key, found)
+
+    def get_many(self, keys: Iterable[str]) -> Dict[str, Any]:
+        """The values of ``keys`` that have one, as a dict, read with requests in parallel."""
+        wanted = [_check_key(key) for key in keys]
+        result: Dict[str, Any] = {}
+        for start in range(0, len(wanted), BATCH):
+            batch = wanted[start : start + BATCH]
+            for key, found in zip(batch, self._core.get_many(batch)):
+                if found is not None:
+                    result[key] = self._decode(key, found)
+        return result
+
+    def set_many(self, items: Union[Mapping[str, Any], Iterable[Tuple[str, Any]]]) -> None:
+        """Store every ``key: value``, with requests in parallel. Not atomic: after an error,
+        some values may be written and others not."""
+        pairs = items.items() if isinstance(items, Mapping) else items
+        batch: List[Tuple[str, int, Any]] = []
+        for key, value in pairs:
+            kind, data = self._encode(value)
+            batch.append((_check_key(key), kind, data))
+            if len(batch) == BATCH:
+                self._core.set_many(batch)
+                batch = []
+        if batch:
+            self._core.set_many(batch)
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Delete every key, with requests in parallel; return how many had a value."""
+        wanted = [_check_key(key) for key in keys]
+        return sum(
+            self._core.delete_many(wanted[start : start + BATCH])
+            for start in range(0, len(wanted), BATCH)
+        )
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Store every pair of ``other`` and ``kwargs``, as ``dict.update``, in batches."""
+        if isinstance(other, Mapping):
+            self.set_many(other)
+        elif hasattr(other, "keys"):
+            self.set_many((key, other[key]) for key in other.keys())
+        else:
+            self.set_many(other)
+        if kwargs:
+            self.set_many(kwargs)
+
+    def set_if_absent(self, key: str, value: Any) -> bool:
+        """Store ``value`` only if ``key`` has none; return whether it was stored.
+
+        Safe between processes: of two writers racing on one key, one wins. Raises
+        :class:`s3kv.UnsupportedError` on a storage that cannot create conditionally.
+        """
+        kind, data = self._encode(value)
+        return self._core.set_if_absent(_check_key(key), kind, data)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``; if it has none, store ``default`` and return it.
+
+        Uses :meth:`set_if_absent` where the storage supports it, so two processes never both
+        store their default.
+        """
+        found = self._core.get(_check_key(key))
+        if found is not None:
+            return self._decode(key, found)
+        try:
+            if self.set_if_absent(key, default):
+                return default
+        except UnsupportedError:
+            self[key] = default
+            return default
+        return self[key]
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        """Remove ``key`` and return its value, or ``default`` when it has none."""
+        found = self._core.get(_check_key(key))
+        if found is None or not self._core.delete(key):
+            if default is _MISSING:
+                raise _not_found("pop", self.name, key)
+            return default
+        return self._decode(key, found)
+
+    def popitem(self) -> Tuple[str, Any]:
+        """Remove some key and return it with its value; KeyError when the collection is empty."""
+        for key in self.keys():
+            found = self._core.get(key)
+            # Another writer may take a key between the listing and the delete: try the next.
+            if found is not None and self._core.delete(key):
+                return key, self._decode(key, found)
+        raise _not_found("popitem", self.name, "")
+
+    def clear(self) -> None:
+        """Delete every key, in batches, without reading values."""
+        self.delete_many(self.keys())
+
+    def info(self, key: str) -> ValueInfo:
+        """What is stored at ``key``: sizes, last modified, ETag, payload kind, compression."""
+        found = self._core.info(_check_key(key))
+        if found is None:
+            raise _not_found("info", self.name, key)
+        modified = found["last_modified"]
+        return ValueInfo(
+            stored_size=found["stored_size"],
+            plain_size=found["plain_size"],
+            last_modified=None
+            if modified is None
+            else datetime.datetime.fromtimestamp(modified, tz=datetime.timezone.utc),
+            etag=found["etag"],
+            kind=found["kind"],
+            compression=found["compression"],
+            encrypted=found["encrypted"],
+            legacy=found["legacy"],
+        )
+
+    def put_file(self, key: str, path_or_fileobj: PathOrFile, progress: Progress = None) -> int:
+        """Store a file's bytes under ``key``; return how many bytes were stored.
+
+        ``path_or_fileobj`` is a path or a binary file object opened for reading. ``progress``
+        is a callable ``(done_bytes, total_bytes)``, or ``True`` for a bar (``st.progress``
+        inside Streamlit, tqdm in a terminal when it is installed). The value reads back as
+        ``bytes``.
+        """
+        _check_key(key)
+        report = _progress.reporter(progress, f"storing {key}")
+        with _progress.opened(path_or_fileobj, "rb") as file:
+            total = _progress.remaining(file)
+            # TODO: the codec encodes whole values, so the file is held in memory once here;
+            # streaming chunks would bound memory by the chunk size.
+            pieces = []
+            done = 0
+            while True:
+                piece = file.read(FILE_PIECE)
+                if not piece:
+                    break
+                pieces.append(piece)
+                done += len(piece)
+                report(done, max(total, done))
+        data = b"".join(pieces)
+        del pieces
+        self._core.set(key, _values.BYTES, data)
+        report(done, done)
+        return done
+
+    def get_file(self, key: str, path_or_fileobj: PathOrFile, progress: Progress = None) -> int:
+        """Write the value of ``key`` (bytes or text) to a file; return how many bytes.
+
+        ``path_or_fileobj`` is a path (written whole, replacing any file there) or a binary file
+        object opened for writing. ``progress`` is as for :meth:`put_file`.
+        """
+        found = self._core.get(_check_key(key))
+        if found is None:
+            raise _not_found("get_file", self.name, key)
+        kind, data, _legacy, _trusted = found
+        if kind not in (_values.BYTES, _values.TEXT):
+            raise UnsupportedError(
+                f"the value of key {key!r} is a {('cbor', 'pickle')[kind - 2]} object, not a "
+                "file's bytes: read it with collection[key]"
+            )
+        report = _progress.reporter(progress, f"writing {key}")
+        view = memoryview(data)
+        total = len(view)
+        with _progress.opened(path_or_fileobj, "wb") as file:
+            for start in range(0, total, FILE_PIECE):
+                file.write(view[start : start + FILE_PIECE])
+                report(min(start + FILE_PIECE, total), total)
+        report(total, total)
+        return total

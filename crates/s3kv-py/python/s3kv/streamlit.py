@@ -54,7 +54,11 @@ class S3KV(BaseConnection[Connection]):
         return Connection(core)
 
     def collection(self, name: str, password: Optional[str] = None, **options: Any) -> Collection:
-        """Open the collection ``name``; ``password`` may be the second positional argument."""
+        """Open the collection ``name``; ``password`` may be the second positional argument.
+
+        Takes the options of :meth:`s3kv.Connection.collection` (``salt``, ``ttl``,
+        ``serializer``, ``allow_pickle``).
+        """
         return self._instance.collection(name, password, **options)
 
     def describe(self) -> str:
