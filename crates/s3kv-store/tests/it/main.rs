@@ -8,6 +8,8 @@
 
 #[cfg(any(feature = "fs", feature = "s3"))]
 mod conditions;
+#[cfg(feature = "fs")]
+mod crash;
 mod harness;
 mod suite;
 #[cfg(feature = "memory")]
