@@ -1,0 +1,98 @@
+"""The GIL is released while s3kv reads and decodes, and large values are not copied more than
+needed."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import s3kv
+from s3kv import _values
+
+
+def test_another_thread_runs_during_a_large_get(tmp_path):
+    db = s3kv.connect(mode="local", path=str(tmp_path)).collection("big", password="pw")
+    db["big"] = os.urandom(1024 * 1024) * 64
+    counter = [0]
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            counter[0] += 1
+            # Sleeping gives the GIL back, so the main thread takes it at once; while the main
+            # thread holds it (the huge switch interval below keeps it from being taken away),
+            # this thread cannot count.
+            time.sleep(0.0005)
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    thread = threading.Thread(target=count)
+    try:
+        thread.start()
+        while counter[0] == 0:
+            stop.wait(0.001)
+        before = counter[0]
+        value = db["big"]
+        during = counter[0] - before
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(previous)
+    assert len(value) == 64 * 1024 * 1024
+    assert during > 0, "the counting thread never ran while the value was read and decoded"
+
+
+def test_large_buffers_are_pickled_out_of_band():
+    array = np.zeros(1_000_000)
+    kind, payload = _values.encode({"a": array})
+    assert kind == _values.PICKLE
+    assert payload.endswith(b"S3KVOOB5"), "the array's buffer follows the pickle"
+    assert len(payload) < array.nbytes + 4096, "the buffer is stored once"
+    back = _values.decode(kind, bytearray(payload))
+    assert np.array_equal(back["a"], array) and back["a"].flags.writeable
+    kind, payload = _values.encode(np.zeros(10))
+    assert payload.endswith(b"."), "small buffers stay in a plain pickle"
+
+
+# The peak resident size of this process alone: VmHWM starts afresh at exec, where
+# getrusage's ru_maxrss would carry over the test runner's own peak.
+PEAK = """
+import json, sys
+import s3kv
+
+def high_water_kib():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+
+db = s3kv.connect(mode="local", path=sys.argv[1]).collection("big")
+base = high_water_kib()
+value = db["v"]
+peak = high_water_kib()
+print(json.dumps({"base_kib": base, "peak_kib": peak, "size": len(value)}))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+def test_peak_memory_of_a_100_mb_get_is_bounded(tmp_path):
+    size = 100 * 1024 * 1024
+    db = s3kv.connect(mode="local", path=str(tmp_path)).collection("big")
+    db["v"] = os.urandom(size)
+    run = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(PEAK), str(tmp_path)],
+        capture_output=True, text=True, check=True, timeout=300,
+    )
+    measured = json.loads(run.stdout)
+    extra = (measured["peak_kib"] - measured["base_kib"]) * 1024
+    ratio = extra / size
+    print(f"peak memory of a 100 MiB get: {ratio:.2f} x the value ({extra / 2**20:.0f} MiB)")
+    assert measured["size"] == size
+    # The decoded payload and the returned bytes; the stored object is freed before the copy.
+    assert ratio < 2.5, f"a 100 MiB get took {ratio:.2f} times its size in memory"
