@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout)]
 #![forbid(unsafe_code)]
 
+mod fuzz;
 mod http;
 mod process;
 mod server;
@@ -31,6 +32,8 @@ commands:
   demo        build the extension (release) and run examples/demo_app.py with Streamlit;
               arguments after `--` go to streamlit, e.g. `cargo xtask demo -- --server.port 8600`
   s3-server   start the S3 test server, print the S3KV_TEST_* variables, run until Ctrl-C
+  fuzz        run each codec fuzz target (fuzz/) for `--seconds N` (default 60); name targets
+              to run only those: header, chunk, object, stream, range
   help        this text
 
 The S3 test server is an external one when S3KV_TEST_ENDPOINT, S3KV_TEST_ACCESS_KEY and
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         "tidy" => no_options("tidy", rest).and_then(|()| tidy::run(&repo)),
         "demo" => demo_arguments(rest).and_then(|extra| tasks::demo(&repo, extra)),
         "s3-server" => no_options("s3-server", rest).and_then(|()| tasks::s3_server(&repo)),
+        "fuzz" => fuzz::run(&repo, rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -18,6 +18,8 @@ mod decode;
 mod encode;
 mod error;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod header;
 mod key;
 pub mod legacy;

@@ -2,6 +2,7 @@
 //! `docs/format.md` vectors, the manifest and legacy objects.
 
 mod craft;
+mod fuzz_corpus;
 mod hostile;
 mod legacy;
 mod manifest;
