@@ -23,6 +23,26 @@ def main() -> None:
     del db["k"]
     print("after delete, get('k', 'gone') =", db.get("k", "gone"))
 
+    # Batches run with several requests in flight; keys(prefix=...) lists part of the collection.
+    db.set_many({f"photos/{n}.txt": f"photo {n}" for n in range(5)})
+    print("photos:", db.keys(prefix="photos/"))
+    print("two of them:", db.get_many(["photos/0.txt", "photos/4.txt"]))
+    print("first writer wins:", db.set_if_absent("lock", "me"), db.set_if_absent("lock", "you"))
+    info = db.info("photos/0.txt")
+    print(f"stored {info.stored_size} bytes for {info.plain_size} plain, {info.kind}, encrypted")
+
+    # Files go in and out as bytes; progress= takes a callable or True for a bar.
+    source = f"{folder}/example-file.bin"
+    with open(source, "wb") as file:
+        file.write(bytes(range(256)) * 4096)
+    db.put_file("file", source, progress=lambda done, total: None)
+    db.get_file("file", f"{folder}/example-file.copy")
+
+    # Plain data that other languages can read: one collection per serializer.
+    shared = conn.collection("shared", password="secret", serializer="cbor")
+    shared["point"] = {"x": 1, "y": [2.5, None]}
+    print("cbor value:", shared["point"])
+
     try:
         conn.collection("examples", password="not the password")
     except s3kv.WrongPasswordError as error:
