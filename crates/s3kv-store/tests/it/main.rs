@@ -15,6 +15,8 @@ mod suite;
 #[cfg(feature = "memory")]
 mod tracing_events;
 
+#[cfg(feature = "s3")]
+mod faults;
 #[cfg(feature = "fs")]
 mod fs_specific;
 #[cfg(feature = "s3")]
