@@ -38,7 +38,9 @@ commands:
 
 The S3 test server is an external one when S3KV_TEST_ENDPOINT, S3KV_TEST_ACCESS_KEY and
 S3KV_TEST_SECRET_KEY are set, else MinIO when MINIO_BIN names a binary or `minio` is on PATH,
-else moto from the virtualenv at .venv.";
+else moto from the virtualenv at .venv. `test` also starts Garage 2.5.0 for the Rust tests
+(S3KV_TEST_GARAGE_*): GARAGE_BIN, else ~/.cache/s3kv/garage-2.5.0/bin/garage, built there
+with `cargo install` (about 25 minutes, once) when missing.";
 
 /// Where the repository and its generated files are.
 #[derive(Debug)]
