@@ -489,3 +489,87 @@ proptest! {
         prop_assert!(result.is_err() || stored == original);
     }
 }
+
+/// Three raw chunks of equal stored length and what surrounds them, as byte ranges.
+fn three_raw_chunks(encrypted: bool) -> Result<(Vec<u8>, usize, usize), Error> {
+    let data = mixed(3 * CHUNK, 12);
+    let options = EncodeOptions {
+        compression: Compression::None,
+        chunk_size_log2: 16,
+        ..EncodeOptions::default()
+    };
+    let key = key();
+    let stored = encode(&data, &options, encrypted.then_some(&key), IDENTITY)?;
+    let header_len = if encrypted { 88 } else { 24 };
+    Ok((stored, header_len, 4 + CHUNK + 16))
+}
+
+/// Every decoder's error name for `stored`: whole, streaming, and a range over everything.
+fn every_decoder(stored: &[u8], encrypted: bool) -> [&'static str; 3] {
+    use std::io::Read;
+    let key = key();
+    let key = encrypted.then_some(&key);
+    let name = |result: Result<Vec<u8>, Error>| result.as_ref().map_or_else(error_name, |_| "ok");
+    let whole = decode(stored, key, IDENTITY).map(|decoded| decoded.plaintext);
+    let streamed =
+        s3kv_codec::Decoder::new(stored, key, IDENTITY, &s3kv_codec::DecodeOptions::default())
+            .and_then(|mut decoder| {
+                let mut out = Vec::new();
+                decoder.read_to_end(&mut out)?;
+                Ok(out)
+            });
+    let ranged = s3kv_codec::decode_range(stored, key, IDENTITY, 0..3 * CHUNK as u64);
+    [name(whole), name(streamed), name(ranged)]
+}
+
+#[test]
+fn dropped_duplicated_or_moved_chunks_are_corrupt_for_every_decoder() -> Result<(), Error> {
+    for encrypted in [false, true] {
+        let (stored, header, chunk) = three_raw_chunks(encrypted)?;
+        let part = |i: usize| &stored[header + i * chunk..header + (i + 1) * chunk];
+        let head = &stored[..header];
+        let tail = &stored[header + 3 * chunk..];
+        let layouts: [(&str, Vec<&[u8]>); 4] = [
+            ("dropped", vec![head, part(0), part(2), tail]),
+            ("duplicated", vec![head, part(0), part(1), part(1), part(2), tail]),
+            ("moved", vec![head, part(1), part(2), part(0), tail]),
+            ("replaced", vec![head, part(0), part(0), part(2), tail]),
+        ];
+        for (what, pieces) in layouts {
+            let damaged = pieces.concat();
+            assert_eq!(every_decoder(&damaged, encrypted), ["Corrupt"; 3], "{what} {encrypted}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn index_flag_removed_from_the_last_segment_is_an_error_for_every_decoder() -> Result<(), Error> {
+    for encrypted in [false, true] {
+        let (stored, header, chunk) = three_raw_chunks(encrypted)?;
+        let index_frame = header + 3 * chunk;
+        let footer_frame = stored.len() - 8;
+        for frames in [vec![index_frame], vec![footer_frame], vec![index_frame, footer_frame]] {
+            let mut damaged = stored.clone();
+            for at in &frames {
+                damaged[at + 3] &= !0x40;
+            }
+            let names = every_decoder(&damaged, encrypted);
+            assert!(names.iter().all(|name| *name != "ok"), "{frames:?} {names:?}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn object_under_another_collection_is_corrupt_for_every_decoder() -> Result<(), Error> {
+    let (stored, _, _) = three_raw_chunks(true)?;
+    let elsewhere = Identity::new("other collection", IDENTITY.key);
+
+    let whole = decode(&stored, Some(&key()), elsewhere).map(|decoded| decoded.plaintext);
+    let ranged = s3kv_codec::decode_range(&stored, Some(&key()), elsewhere, 0..10);
+
+    assert!(matches!(whole, Err(Error::Corrupt { .. })));
+    assert!(matches!(ranged, Err(Error::Corrupt { .. })));
+    Ok(())
+}
