@@ -423,7 +423,7 @@ impl Collection {
                 etag: meta.etag,
                 kind: PayloadKind::Pickle,
                 compression: None,
-                encrypted: self.inner.legacy_key.is_some(),
+                encrypted: !looks_like_zlib(&object.bytes),
                 legacy: true,
             }));
         }
@@ -451,6 +451,17 @@ impl Collection {
         let error = error.during(operation).in_collection(&self.inner.name);
         let error = if key.is_empty() { error } else { error.for_key(key) };
         error.on_backend(self.inner.backend.describe())
+    }
+}
+
+/// Whether stored bytes start with a zlib header: the original library's unencrypted values do,
+/// and its encrypted ones (AES output) almost never.
+fn looks_like_zlib(stored: &[u8]) -> bool {
+    match stored {
+        [method, flags, ..] => {
+            method & 0x0f == 8 && (u16::from(*method) << 8 | u16::from(*flags)) % 31 == 0
+        }
+        _ => false,
     }
 }
 

@@ -56,5 +56,8 @@ async fn the_original_librarys_values_are_read_in_place() {
         assert!(value.legacy);
         assert_eq!(sha256_hex(&value.data), object["pickle_sha256"].as_str().expect("sha"));
         assert!(collection.keys().await.expect("keys").contains(&key.to_owned()));
+        let info = collection.info(key).await.expect("info").expect("present");
+        assert!(info.legacy && info.kind == PayloadKind::Pickle && info.plain_size.is_none());
+        assert_eq!(info.encrypted, !secret.is_empty(), "key {key:?}");
     }
 }
