@@ -366,6 +366,10 @@ fn invalid_value(figment: &Figment, error: &figment::Error) -> Error {
 
     let received = match figment.find_value(parameter.name) {
         Ok(value) if parameter.is_secret => Received::Kind(kind_of(&value)),
+        // An endpoint refused for holding `user:secret@` must not show the secret it holds.
+        Ok(Value::String(_, text)) if parameter.name == "endpoint" && text.contains('@') => {
+            Received::Kind("a URL with credentials")
+        }
         Ok(value) => show(&value),
         Err(_) => Received::Unknown,
     };

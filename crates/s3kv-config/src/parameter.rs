@@ -63,6 +63,9 @@ pub(crate) const SECRETS_TABLE_NAMES: &[&str] = &[
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub(crate) const DEFAULT_RETRIES: u32 = 3;
+/// More retries than this only stretch how long a dead or stalled server takes to be reported:
+/// each may wait a whole `timeout`.
+pub(crate) const MAX_RETRIES: u32 = 10;
 pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 16;
 
 /// The longest duration any parameter accepts.
@@ -105,7 +108,11 @@ pub(crate) const TABLE: &[Parameter] = &[
     parameter("access_key", false, A_STRING),
     parameter("secret_key", true, A_STRING),
     parameter("session_token", true, A_STRING),
-    parameter("endpoint", false, "an http:// or https:// URL, or \"\" for AWS"),
+    parameter(
+        "endpoint",
+        false,
+        "an http:// or https:// URL without credentials in it, or \"\" for AWS",
+    ),
     parameter("addressing", false, "one of \"auto\", \"path\", \"virtual\", or \"\" for auto"),
     parameter("region", false, A_STRING),
     parameter("bucket", false, A_STRING),
@@ -115,7 +122,7 @@ pub(crate) const TABLE: &[Parameter] = &[
     Parameter { name: "data", is_secret: false, from_environment: false, expected: "a mapping" },
     parameter("timeout", false, A_DURATION),
     parameter("connect_timeout", false, A_DURATION),
-    parameter("retries", false, "a whole number >= 0"),
+    parameter("retries", false, "a whole number from 0 to 10"),
     parameter("max_in_flight", false, "a whole number from 1 to 4096"),
 ];
 
@@ -331,7 +338,10 @@ fn de_timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D:
 }
 
 fn de_retries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
-    with(deserializer, |scalar| u32::try_from(parse_whole_number(scalar)?).map_err(|_| Invalid))
+    with(deserializer, |scalar| match u32::try_from(parse_whole_number(scalar)?) {
+        Ok(count @ 0..=MAX_RETRIES) => Ok(count),
+        Ok(_) | Err(_) => Err(Invalid),
+    })
 }
 
 fn de_max_in_flight<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
@@ -388,8 +398,15 @@ pub(crate) fn parse_endpoint(scalar: Scalar) -> Result<Option<String>, Invalid> 
     // way, later and less clearly.
     let lower = endpoint.to_ascii_lowercase();
     let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(Some(endpoint)),
+    // Credentials in the URL (`https://user:secret@host`) would show wherever the endpoint is
+    // named, in messages and logs; they belong in access_key and secret_key.
+    let authority = rest.map(|rest| rest.split('/').next().unwrap_or_default());
+    match (rest, authority) {
+        (Some(host), Some(authority))
+            if !host.is_empty() && !host.starts_with('/') && !authority.contains('@') =>
+        {
+            Ok(Some(endpoint))
+        }
         _ => Err(Invalid),
     }
 }

@@ -134,7 +134,7 @@ fn negative_retries_from_a_secrets_file() -> TestResult {
         failure(result)?,
         format!(
             "invalid retries -1 from secrets.toml [connections.my_kv] in {}: \
-             expected a whole number >= 0",
+             expected a whole number from 0 to 10",
             file.display()
         )
     );
@@ -167,7 +167,7 @@ fn endpoint_without_scheme_is_rejected() -> TestResult {
     assert_eq!(
         failure(result)?,
         "invalid endpoint \"sfo3.example.com\" from Streamlit secrets [connections.my_kv]: \
-         expected an http:// or https:// URL, or \"\" for AWS"
+         expected an http:// or https:// URL without credentials in it, or \"\" for AWS"
     );
     Ok(())
 }
@@ -295,4 +295,29 @@ fn unpaired_keys_do_not_matter_outside_mode_s3() -> TestResult {
         .load()?;
     assert_eq!(settings.access_key.as_deref(), Some("AKIA"));
     Ok(())
+}
+
+#[test]
+fn retries_past_ten_are_refused_with_the_range() {
+    let error = Loader::new(None)
+        .kwargs(kwargs(serde_json::json!({"mode": "dict", "retries": 1_000_000})))
+        .env(Vec::new())
+        .secrets_files(Vec::new())
+        .load()
+        .expect_err("too many retries");
+    assert!(error.to_string().contains("from 0 to 10"), "{error}");
+}
+
+#[test]
+fn credentials_in_the_endpoint_are_refused_and_never_shown() {
+    let error = Loader::new(None)
+        .kwargs(kwargs(serde_json::json!({
+            "mode": "s3", "bucket": "b", "endpoint": "https://user:topsecret@s3.example.com/x"
+        })))
+        .env(Vec::new())
+        .secrets_files(Vec::new())
+        .load()
+        .expect_err("credentials in the URL");
+    assert!(error.to_string().contains("without credentials"), "{error}");
+    assert!(!error.to_string().contains("topsecret"), "{error}");
 }

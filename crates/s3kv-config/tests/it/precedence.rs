@@ -24,7 +24,8 @@ const PARAMETERS: [&str; 6] = ["retries", "ttl", "region", "password", "timeout"
 /// The value source `source` gives `parameter`, as JSON (for kwargs), as an environment string,
 /// and as a TOML right-hand side.
 fn value(parameter: &str, source: usize) -> (serde_json::Value, String, String) {
-    let number = u64::try_from(source).unwrap_or_default() + 10;
+    // Small enough for every parameter's range (retries allow at most 10).
+    let number = u64::try_from(source).unwrap_or_default() + 1;
     match parameter {
         "retries" => (number.into(), number.to_string(), number.to_string()),
         // Environment and TOML use humantime strings here, kwargs plain seconds.
