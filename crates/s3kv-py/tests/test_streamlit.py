@@ -212,3 +212,20 @@ def test_the_demo_app_runs_the_100_mb_demonstration(tmp_path):
     assert "length read back: 100000000" in shown
     assert "first 100 characters: " + "1234567890" * 10 in shown
     assert any(value.startswith("write ") and " s, read " in value for value in shown)
+
+
+def test_file_progress_shows_a_streamlit_bar():
+    at = app("""
+        import io
+        import streamlit as st
+        import s3kv
+        db = st.connection("my_kv", type=s3kv.S3KV, mode="dict").collection("files")
+        db.put_file("f", io.BytesIO(b"x" * 3_000_000), progress=True)
+        st.write(len(db["f"]))
+    """)
+    at.run()
+    assert not at.exception, at.exception
+    bars = at.get("progress")
+    assert len(bars) == 1 and bars[0].proto.value == 100
+    assert bars[0].proto.text == "storing f"
+    assert [element.value for element in at.markdown] == ["`3000000`"]
