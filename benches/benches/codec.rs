@@ -8,9 +8,9 @@
 use std::{hint::black_box, time::Duration};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use s3kv_benches::{Bare, Input, bare_decode, bare_encode, bare_key};
+use s3kv_benches::{Bare, Input, bare_decode, bare_encode, bare_key, bare_seal};
 use s3kv_codec::{
-    Compression, DataKey, DecodeOptions, EncodeOptions, Identity, decode_with_options, encode,
+    Compression, DataKey, DecodeOptions, EncodeOptions, Identity, decode_into, encode, encode_into,
 };
 
 const IDENTITY: Identity<'static> = Identity::new("bench", "value");
@@ -53,16 +53,26 @@ fn throughput(criterion: &mut Criterion) {
                     let decode_options = DecodeOptions { threads, ..DecodeOptions::default() };
                     let chunks = bare_encode(&data, chunk, bare, bare_aead, threads);
                     let mut out = vec![0_u8; len];
+                    let mut encoded = Vec::new();
+                    let mut decoded = Vec::new();
 
                     group.bench_function(BenchmarkId::new("encode", &case), |b| {
-                        b.iter(|| encode(black_box(&data), &options, key, IDENTITY));
+                        b.iter(|| {
+                            encode_into(black_box(&data), &options, key, IDENTITY, &mut encoded)
+                        });
                     });
                     group.bench_function(BenchmarkId::new("bare-encode", &case), |b| {
-                        b.iter(|| bare_encode(black_box(&data), chunk, bare, bare_aead, threads));
+                        b.iter(|| bare_seal(black_box(&data), chunk, bare, bare_aead, threads));
                     });
                     group.bench_function(BenchmarkId::new("decode", &case), |b| {
                         b.iter(|| {
-                            decode_with_options(black_box(&stored), key, IDENTITY, &decode_options)
+                            decode_into(
+                                black_box(&stored),
+                                key,
+                                IDENTITY,
+                                &decode_options,
+                                &mut decoded,
+                            )
                         });
                     });
                     group.bench_function(BenchmarkId::new("bare-decode", &case), |b| {
@@ -102,19 +112,17 @@ fn defaults(criterion: &mut Criterion) {
             ..EncodeOptions::default()
         };
         let stored = encode(&data, &options, Some(&key), IDENTITY).unwrap_or_default();
+        let mut encoded = Vec::new();
+        let mut decoded = Vec::new();
+        let decode_options = DecodeOptions { threads: 2, ..DecodeOptions::default() };
         let case =
             format!("zstd{level}/chunk2^{log2}/stored{}permille", stored.len() * 1000 / len.max(1));
         group.bench_function(BenchmarkId::new("encode", &case), |b| {
-            b.iter(|| encode(black_box(&data), &options, Some(&key), IDENTITY));
+            b.iter(|| encode_into(black_box(&data), &options, Some(&key), IDENTITY, &mut encoded));
         });
         group.bench_function(BenchmarkId::new("decode", &case), |b| {
             b.iter(|| {
-                decode_with_options(
-                    black_box(&stored),
-                    Some(&key),
-                    IDENTITY,
-                    &DecodeOptions::default(),
-                )
+                decode_into(black_box(&stored), Some(&key), IDENTITY, &decode_options, &mut decoded)
             });
         });
     }

@@ -177,6 +177,64 @@ pub fn bare_encode(
     })
 }
 
+/// Compresses and seals each chunk of `data` as [`bare_encode`] does, over `threads`
+/// threads, into one reused buffer per thread, and returns the bytes it would store: the
+/// encode ceiling, with no output kept.
+pub fn bare_seal(
+    data: &[u8],
+    chunk: usize,
+    bare: Bare,
+    key: Option<&LessSafeKey>,
+    threads: usize,
+) -> usize {
+    let per = data.len().div_ceil(chunk).div_ceil(threads.max(1)).max(1);
+    thread::scope(|scope| {
+        let handles: Vec<_> = data
+            .chunks(per * chunk)
+            .enumerate()
+            .map(|(group, part)| {
+                scope.spawn(move || {
+                    let mut context = CCtx::create();
+                    let mut buffer = vec![0_u8; chunk + chunk / 200 + 64];
+                    let mut stored = 0;
+                    for (i, plain) in part.chunks(chunk).enumerate() {
+                        let counter = (group * per + i) as u64;
+                        let room = buffer.len();
+                        let written = match bare {
+                            Bare::None => 0,
+                            Bare::Zstd(level) => {
+                                context.compress(&mut buffer[..room], plain, level).unwrap_or(0)
+                            }
+                            Bare::Lz4 => {
+                                lz4_flex::block::compress_into(plain, &mut buffer).unwrap_or(0)
+                            }
+                        };
+                        let len = if written > 0 && written < plain.len() {
+                            written
+                        } else {
+                            buffer[..plain.len()].copy_from_slice(plain);
+                            plain.len()
+                        };
+                        if let Some(key) = key {
+                            let tag = key
+                                .seal_in_place_separate_tag(
+                                    nonce(counter),
+                                    Aad::empty(),
+                                    &mut buffer[..len],
+                                )
+                                .unwrap_or_else(|_| unreachable!());
+                            stored += tag.as_ref().len();
+                        }
+                        stored += len;
+                    }
+                    stored
+                })
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().unwrap_or(0)).sum()
+    })
+}
+
 /// Opens and decompresses chunks made by [`bare_encode`] into `out`, over `threads` threads.
 pub fn bare_decode(
     chunks: &[(bool, Vec<u8>)],

@@ -25,6 +25,10 @@ pub(crate) fn resolve_threads(threads: usize) -> usize {
 
 /// Compresses and seals the chunks of `data` (numbered from `first`), appending each frame
 /// and body to `out` and each frame to `frames`, one thread per compressor.
+///
+/// Every chunk is written into its own slot of the largest size it can take (frame, raw
+/// chunk, tag) straight in `out`, then the slots are closed up in order: nothing is
+/// allocated per call beyond `out` itself, and data that does not shrink is not moved.
 pub(crate) fn seal_chunks(
     data: &[u8],
     chunk_size: usize,
@@ -35,68 +39,82 @@ pub(crate) fn seal_chunks(
     frames: &mut Vec<Frame>,
 ) -> Result<(), Error> {
     let count = data.len().div_ceil(chunk_size);
+    if count == 0 {
+        return Ok(());
+    }
     let Some((head, rest)) = compressors.split_first_mut() else {
         return Err(Error::Internal { what: "no compressor" });
     };
-    let workers = (rest.len() + 1).min(count);
-    if workers <= 1 {
-        return seal_run(data, chunk_size, first, sealer, head, out, frames);
-    }
+    let slot = FRAME_LEN + chunk_size + TAG_LEN;
+    let base = out.len();
+    out.resize(base + count * slot, 0);
+    let region = &mut out[base..];
 
+    let workers = (rest.len() + 1).min(count);
     let per_worker = count.div_ceil(workers);
-    let mut groups = data.chunks(per_worker * chunk_size);
-    let first_group = groups.next().unwrap_or_default();
-    thread::scope(|scope| {
+    let mut groups = data.chunks(per_worker * chunk_size).zip(region.chunks_mut(per_worker * slot));
+    let (first_data, first_region) = groups.next().unwrap_or_default();
+    let used = thread::scope(|scope| {
         let handles: Vec<_> = (1_u64..)
             .zip(groups.zip(rest.iter_mut()))
-            .map(|(group, (bytes, compressor))| {
+            .map(|(group, ((bytes, slots), compressor))| {
                 let counter = first + group * per_worker as u64;
                 scope.spawn(move || {
-                    let mut out = Vec::with_capacity(bytes.len() + per_worker * 2 * FRAME_LEN);
-                    let mut frames = Vec::with_capacity(per_worker);
-                    seal_run(bytes, chunk_size, counter, sealer, compressor, &mut out, &mut frames)
-                        .map(|()| (out, frames))
+                    seal_run(bytes, chunk_size, counter, sealer, compressor, slots, slot)
                 })
             })
             .collect();
-        let head_result = seal_run(first_group, chunk_size, first, sealer, head, out, frames);
+        let head_result = seal_run(first_data, chunk_size, first, sealer, head, first_region, slot);
         let results: Vec<_> = handles.into_iter().map(thread::ScopedJoinHandle::join).collect();
-        head_result?;
+        let mut used = head_result?;
         for result in results {
-            let (bytes, group_frames) =
-                result.map_err(|_| Error::Internal { what: "encoder thread" })??;
-            out.extend_from_slice(&bytes);
-            frames.extend(group_frames);
+            used.extend(result.map_err(|_| Error::Internal { what: "encoder thread" })??);
         }
-        Ok(())
-    })
+        Ok::<_, Error>(used)
+    })?;
+
+    let mut write = base;
+    for (number, (frame, len)) in used.into_iter().enumerate() {
+        let read = base + number * slot;
+        if read != write {
+            out.copy_within(read..read + len, write);
+        }
+        write += len;
+        frames.push(frame);
+    }
+    out.truncate(write);
+    Ok(())
 }
 
-/// Seals the chunks of `data` one after the other on this thread.
+/// Seals the chunks of `data` one after the other on this thread, each into its slot of
+/// `slots`, returning each chunk's frame and how much of its slot it used.
 fn seal_run(
     data: &[u8],
     chunk_size: usize,
     first: u64,
     sealer: &Sealer,
     compressor: &mut Compressor,
-    out: &mut Vec<u8>,
-    frames: &mut Vec<Frame>,
-) -> Result<(), Error> {
-    for (counter, chunk) in (first..).zip(data.chunks(chunk_size)) {
+    slots: &mut [u8],
+    slot: usize,
+) -> Result<Vec<(Frame, usize)>, Error> {
+    let mut used = Vec::with_capacity(data.len().div_ceil(chunk_size));
+    for ((counter, chunk), target) in
+        (first..).zip(data.chunks(chunk_size)).zip(slots.chunks_mut(slot))
+    {
         let (data, compressed) = match compressor.compress(chunk)? {
             Some(compressed) => (compressed, true),
             None => (chunk, false),
         };
-        let body_len = data.len().checked_add(TAG_LEN).ok_or(Error::limit("chunk too large"))?;
+        let body_len = data.len() + TAG_LEN;
         let frame = Frame::data(compressed, body_len)?;
-
-        out.extend_from_slice(&frame.to_bytes());
-        let start = out.len();
-        out.extend_from_slice(data);
-        sealer.seal(out, start, Segment::Chunk(counter), frame)?;
-        frames.push(frame);
+        let len = FRAME_LEN + body_len;
+        let target = target.get_mut(..len).ok_or(Error::Internal { what: "chunk slot" })?;
+        target[..FRAME_LEN].copy_from_slice(&frame.to_bytes());
+        target[FRAME_LEN..FRAME_LEN + data.len()].copy_from_slice(data);
+        sealer.seal_slot(&mut target[FRAME_LEN..], data.len(), Segment::Chunk(counter), frame)?;
+        used.push((frame, len));
     }
-    Ok(())
+    Ok(used)
 }
 
 /// One stored chunk to open: where it sits in the sequence, its checked frame, its body, and

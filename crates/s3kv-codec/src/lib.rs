@@ -29,8 +29,10 @@ mod range;
 mod seal;
 mod stream;
 
-pub use decode::{DecodeOptions, Decoded, decode, decode_with_limit, decode_with_options};
-pub use encode::{encode, encode_with_salt};
+pub use decode::{
+    DecodeOptions, Decoded, decode, decode_into, decode_with_limit, decode_with_options,
+};
+pub use encode::{encode, encode_into, encode_with_salt};
 pub use error::Error;
 pub use header::{Header, read_header};
 pub use key::DataKey;

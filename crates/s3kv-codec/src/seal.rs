@@ -148,6 +148,32 @@ impl Sealer {
 }
 
 impl Sealer {
+    /// Seals `slot[..data_len]` in place and writes the tag or checksum right after it.
+    pub(crate) fn seal_slot(
+        &self,
+        slot: &mut [u8],
+        data_len: usize,
+        segment: Segment,
+        frame: Frame,
+    ) -> Result<(), Error> {
+        let aad = self.aad(frame);
+        let nonce = segment.nonce();
+        let (data, rest) =
+            slot.split_at_mut_checked(data_len).ok_or(Error::Internal { what: "seal slot" })?;
+        let tag_out = rest.get_mut(..TAG_LEN).ok_or(Error::Internal { what: "seal slot" })?;
+        match &self.protection {
+            Protection::Checksum => tag_out.copy_from_slice(&checksum(&aad, &nonce, data)),
+            Protection::Aead(key) => {
+                let nonce = aead::Nonce::assume_unique_for_key(nonce);
+                let tag = key
+                    .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), data)
+                    .map_err(|_| Error::Internal { what: "aes-256-gcm seal" })?;
+                tag_out.copy_from_slice(tag.as_ref());
+            }
+        }
+        Ok(())
+    }
+
     /// Checks a body and writes its data into `out`, which must be exactly the data's
     /// length: copied without a key, decrypted straight into place with one.
     ///
