@@ -341,8 +341,8 @@ class Collection(MutableMapping):
         kind, data, _legacy, _trusted = found
         if kind not in (_values.BYTES, _values.TEXT):
             raise UnsupportedError(
-                f"the value of key {key!r} is a {('cbor', 'pickle')[kind - 2]} object, not a "
-                "file's bytes: read it with collection[key]"
+                f"the value of key {key!r} is a {_values.KIND_NAMES.get(kind, 'unknown')} "
+                "object, not a file's bytes: read it with collection[key]"
             )
         report = _progress.reporter(progress, f"writing {key}")
         view = memoryview(data)

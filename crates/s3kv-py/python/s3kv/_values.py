@@ -22,7 +22,7 @@ from typing import Any, List, Tuple, Union
 import cloudpickle
 
 from . import _s3kv
-from ._errors import CorruptValueError, UnsupportedError
+from ._errors import ConfigError, CorruptValueError, UnsupportedError
 
 BYTES = 0
 TEXT = 1
@@ -30,6 +30,9 @@ CBOR = 2
 PICKLE = 3
 
 SERIALIZERS = ("pickle", "json", "cbor")
+
+#: The name of each payload kind, as ``Collection.info`` reports it.
+KIND_NAMES = {BYTES: "bytes", TEXT: "text", CBOR: "cbor", PICKLE: "pickle"}
 
 #: Buffers at least this large are pickled out of band; smaller ones stay in the pickle.
 OUT_OF_BAND_MIN = 64 * 1024
@@ -44,8 +47,6 @@ _LENGTH = struct.Struct("<Q")
 
 def check_serializer(serializer: str) -> str:
     """Return ``serializer`` if it is one s3kv knows, else raise ConfigError."""
-    from ._errors import ConfigError
-
     if serializer not in SERIALIZERS:
         raise ConfigError(
             f"serializer must be one of {', '.join(map(repr, SERIALIZERS))}, not {serializer!r}"
