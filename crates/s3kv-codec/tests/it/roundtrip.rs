@@ -3,8 +3,8 @@
 use proptest::prelude::*;
 use s3kv_codec::{
     Compression, CompressionAlgorithm, DataKey, DecodeOptions, EncodeOptions, Error, Identity,
-    PayloadKind, decode, decode_with_limit, decode_with_options, encode, encode_with_salt,
-    read_header,
+    PayloadKind, decode, decode_into, decode_with_limit, decode_with_options, encode, encode_into,
+    encode_with_salt, read_header,
 };
 
 use crate::support::{IDENTITY, key, mixed, noise, text};
@@ -179,6 +179,38 @@ fn thread_count_changes_nothing_in_the_stored_bytes() -> Result<(), Error> {
             );
         }
     }
+    Ok(())
+}
+
+#[test]
+fn buffers_are_reused_and_hold_only_the_latest_value() -> Result<(), Error> {
+    let options = options(PayloadKind::Bytes, Compression::Lz4, 16);
+    let large = mixed(3 * (1 << 16) + 9, 2);
+    let small = text(1000);
+    let mut stored = Vec::new();
+    let mut plaintext = Vec::new();
+
+    encode_into(&large, &options, Some(&key()), IDENTITY, &mut stored)?;
+    decode_into(&stored, Some(&key()), IDENTITY, &DecodeOptions::default(), &mut plaintext)?;
+    assert_eq!(plaintext, large);
+    encode_into(&small, &options, None, IDENTITY, &mut stored)?;
+    let header = decode_into(&stored, None, IDENTITY, &DecodeOptions::default(), &mut plaintext)?;
+
+    assert_eq!(plaintext, small);
+    assert_eq!(header.plaintext_len, Some(1000));
+    assert_eq!(decode(&stored, None, IDENTITY)?.plaintext, small);
+    Ok(())
+}
+
+#[test]
+fn unencrypted_value_larger_than_one_decode_batch_round_trips() -> Result<(), Error> {
+    // Unencrypted output grows in batches of 64 MiB; this value takes two.
+    let data = mixed((64 << 20) + 3 * (1 << 16) + 5, 4);
+    let options = EncodeOptions { threads: 2, ..options(PayloadKind::Bytes, Compression::Lz4, 16) };
+
+    let stored = encode(&data, &options, None, IDENTITY)?;
+
+    assert!(decode(&stored, None, IDENTITY)?.plaintext == data);
     Ok(())
 }
 
