@@ -29,8 +29,9 @@ commands:
   test        lint, then the Rust tests and the Python tests against an S3 test server
   lint        cargo fmt --check, cargo clippy -D warnings, and tidy
   tidy        the repository's own checks: crate layering, module docs, forbidden macros
-  demo        build the extension (release) and run examples/demo_app.py with Streamlit;
-              arguments after `--` go to streamlit, e.g. `cargo xtask demo -- --server.port 8600`
+  demo        build the extension (as `test` does, or `--release`) and run examples/demo_app.py
+              with Streamlit; arguments after `--` go to streamlit, e.g.
+              `cargo xtask demo -- --server.port 8600`
   s3-server   start the S3 test server, print the S3KV_TEST_* variables, run until Ctrl-C
   fuzz        run each codec fuzz target (fuzz/) for `--seconds N` (default 60); name targets
               to run only those: header, chunk, object, stream, range
@@ -94,7 +95,9 @@ fn main() -> ExitCode {
         "test" => no_options("test", rest).and_then(|()| tasks::test(&repo)),
         "lint" => no_options("lint", rest).and_then(|()| tasks::lint(&repo)),
         "tidy" => no_options("tidy", rest).and_then(|()| tidy::run(&repo)),
-        "demo" => demo_arguments(rest).and_then(|extra| tasks::demo(&repo, extra)),
+        "demo" => {
+            demo_arguments(rest).and_then(|(release, extra)| tasks::demo(&repo, release, extra))
+        }
         "s3-server" => no_options("s3-server", rest).and_then(|()| tasks::s3_server(&repo)),
         "fuzz" => fuzz::run(&repo, rest),
         "help" | "-h" | "--help" => {
@@ -123,14 +126,18 @@ fn no_options(command: &str, rest: &[String]) -> Result<(), String> {
     }
 }
 
-/// The arguments for streamlit: everything after `--`, which must come first.
-fn demo_arguments(rest: &[String]) -> Result<&[String], String> {
+/// Whether `--release` was asked for, and the arguments for streamlit: everything after `--`.
+fn demo_arguments(rest: &[String]) -> Result<(bool, &[String]), String> {
+    let (release, rest) = match rest.split_first() {
+        Some((first, after)) if first == "--release" => (true, after),
+        _ => (false, rest),
+    };
     match rest.split_first() {
-        None => Ok(&[]),
-        Some((first, extra)) if first == "--" => Ok(extra),
-        Some((first, _)) => {
-            Err(format!("`demo` passes arguments to streamlit after `--`; got `{first}` before it"))
-        }
+        None => Ok((release, &[])),
+        Some((first, extra)) if first == "--" => Ok((release, extra)),
+        Some((first, _)) => Err(format!(
+            "`demo` takes `--release`, then arguments for streamlit after `--`; got `{first}`"
+        )),
     }
 }
 
@@ -145,12 +152,14 @@ mod tests {
     #[test]
     fn demo_arguments_after_separator_pass_through() {
         let args = strings(&["--", "--server.port", "8600"]);
-        assert_eq!(demo_arguments(&args), Ok(&args[1..]));
+        assert_eq!(demo_arguments(&args), Ok((false, &args[1..])));
+        let args = strings(&["--release", "--", "--server.port", "8600"]);
+        assert_eq!(demo_arguments(&args), Ok((true, &args[2..])));
     }
 
     #[test]
     fn demo_without_arguments_passes_none() {
-        assert_eq!(demo_arguments(&[]), Ok(&[][..]));
+        assert_eq!(demo_arguments(&[]), Ok((false, &[][..])));
     }
 
     #[test]

@@ -211,18 +211,22 @@ fn python_tests(repo: &Repo, venv: &Venv, server: &Server) -> Result<(), String>
     process::check(&command, status)
 }
 
-/// `cargo xtask demo`: the demo app on a release build, served on loopback.
+/// `cargo xtask demo`: the demo app, served on loopback.
+///
+/// By default the extension is built as `cargo xtask test` builds it (the dev profile, with the
+/// codec, crypto and compression crates optimised), so one command's build serves the other;
+/// `release` builds it with the release profile instead.
 ///
 /// # Errors
 ///
 /// The app is missing, the build fails, or Streamlit exits unsuccessfully.
-pub(crate) fn demo(repo: &Repo, extra: &[String]) -> Result<(), String> {
+pub(crate) fn demo(repo: &Repo, release: bool, extra: &[String]) -> Result<(), String> {
     let demo_dir = repo.root().join(DEMO_DIR);
     if !demo_dir.join(DEMO_APP).is_file() {
         return Err(format!("{DEMO_DIR}/{DEMO_APP} does not exist yet"));
     }
     let venv = venv::ensure(repo)?;
-    build_extension(repo, &venv, Profile::Release)?;
+    build_extension(repo, &venv, if release { Profile::Release } else { Profile::Dev })?;
 
     let mut command = venv.command("python");
     command.current_dir(&demo_dir).args(["-m", "streamlit", "run", DEMO_APP]).args([
