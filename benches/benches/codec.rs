@@ -8,7 +8,7 @@
 use std::{hint::black_box, time::Duration};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use s3kv_benches::{Bare, Input, bare_decode, bare_encode, bare_key, bare_seal};
+use s3kv_benches::{Bare, Input, bare_decode, bare_encode, bare_key, bare_seal, bare_slot};
 use s3kv_codec::{
     Compression, DataKey, DecodeOptions, EncodeOptions, Identity, decode_into, encode, encode_into,
 };
@@ -53,6 +53,7 @@ fn throughput(criterion: &mut Criterion) {
                     let decode_options = DecodeOptions { threads, ..DecodeOptions::default() };
                     let chunks = bare_encode(&data, chunk, bare, bare_aead, threads);
                     let mut out = vec![0_u8; len];
+                    let mut slots = vec![0_u8; len.div_ceil(chunk) * bare_slot(chunk)];
                     let mut encoded = Vec::new();
                     let mut decoded = Vec::new();
 
@@ -62,7 +63,9 @@ fn throughput(criterion: &mut Criterion) {
                         });
                     });
                     group.bench_function(BenchmarkId::new("bare-encode", &case), |b| {
-                        b.iter(|| bare_seal(black_box(&data), chunk, bare, bare_aead, threads));
+                        b.iter(|| {
+                            bare_seal(black_box(&data), chunk, bare, bare_aead, threads, &mut slots)
+                        });
                     });
                     group.bench_function(BenchmarkId::new("decode", &case), |b| {
                         b.iter(|| {

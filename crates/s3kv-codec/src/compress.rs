@@ -44,9 +44,8 @@ impl Compressor {
             (Compression::Zstd { level }, Some(context)) => {
                 // One byte short of the chunk: zstd gives up as soon as the output would not
                 // be smaller, so data that does not shrink costs no more than one attempt.
-                self.buffer.clear();
-                self.buffer.resize(room, 0);
-                match context.compress(self.buffer.as_mut_slice(), chunk, level) {
+                grow(&mut self.buffer, room);
+                match context.compress(&mut self.buffer[..room], chunk, level) {
                     Ok(written) => written,
                     Err(ZSTD_DST_TOO_SMALL) => return Ok(None),
                     Err(_) => return Err(Error::Internal { what: "zstd compression" }),
@@ -54,15 +53,23 @@ impl Compressor {
             }
             (Compression::Lz4, _) => {
                 // LZ4 wants room for its worst case, which is a little larger than the chunk.
-                self.buffer.clear();
-                self.buffer.resize(lz4_flex::block::get_maximum_output_size(chunk.len()), 0);
-                lz4_flex::block::compress_into(chunk, &mut self.buffer)
+                let room = lz4_flex::block::get_maximum_output_size(chunk.len());
+                grow(&mut self.buffer, room);
+                lz4_flex::block::compress_into(chunk, &mut self.buffer[..room])
                     .map_err(|_| Error::Internal { what: "lz4 compression" })?
             }
             _ => return Ok(None),
         };
 
         Ok(self.buffer.get(..written).filter(|data| data.len() < chunk.len()))
+    }
+}
+
+/// Makes `buffer` at least `len` bytes long; its old bytes stay, since they are overwritten
+/// before use, so a reused buffer is not cleared for every chunk.
+fn grow(buffer: &mut Vec<u8>, len: usize) {
+    if buffer.len() < len {
+        buffer.resize(len, 0);
     }
 }
 

@@ -134,7 +134,21 @@ pub fn decode_into(
     options: &DecodeOptions,
     out: &mut Vec<u8>,
 ) -> Result<Header, Error> {
-    out.clear();
+    let result = decode_checked(stored, key, identity, options, out);
+    if result.is_err() {
+        out.clear();
+    }
+    result
+}
+
+/// The body of [`decode_into`]; `out` may hold anything on entry and after an error.
+fn decode_checked(
+    stored: &[u8],
+    key: Option<&DataKey>,
+    identity: Identity<'_>,
+    options: &DecodeOptions,
+    out: &mut Vec<u8>,
+) -> Result<Header, Error> {
     let max_plaintext_len = options.max_plaintext_len;
     let parsed = header::parse(stored)?;
     let sealer = sealer_for(&parsed, key, identity)?;
@@ -408,7 +422,9 @@ fn read_chunks(
     // An encrypted index is authentic, so its length can be reserved up front; an
     // unencrypted one could lie, so the output then grows only as chunks check out.
     let batch_bytes = if header.encrypted {
-        plaintext.try_reserve_exact(total).map_err(|_| does_not_fit())?;
+        plaintext
+            .try_reserve_exact(total.saturating_sub(plaintext.len()))
+            .map_err(|_| does_not_fit())?;
         usize::MAX
     } else {
         UNTRUSTED_BATCH_BYTES
@@ -418,19 +434,26 @@ fn read_chunks(
     let mut openers = Opener::for_threads(workers);
     let chunk_size = usize::try_from(header.chunk_size).unwrap_or(usize::MAX);
     let batch_len = (batch_bytes / chunk_size).max(workers);
+    // The bytes already in a reused buffer are overwritten, not cleared first: zeroing
+    // memory that is about to be written costs as much as a copy.
+    let mut filled = 0;
     for batch in chunks.chunks(batch_len) {
-        let start = plaintext.len();
+        let start = filled;
         let len = chunks::plaintext_total(batch);
-        plaintext.try_reserve(len).map_err(|_| does_not_fit())?;
-        plaintext.resize(start + len, 0);
+        filled += len;
+        if plaintext.len() < filled {
+            plaintext.try_reserve(filled - plaintext.len()).map_err(|_| does_not_fit())?;
+            plaintext.resize(filled, 0);
+        }
         chunks::open_chunks(
             batch,
             sealer,
             header.compression,
             &mut openers,
-            &mut plaintext[start..],
+            &mut plaintext[start..filled],
         )?;
     }
+    plaintext.truncate(filled);
     Ok(())
 }
 
