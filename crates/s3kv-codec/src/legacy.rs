@@ -138,9 +138,19 @@ pub fn decode_with_limit(
         Ok(pickle) => Ok(pickle),
         Err(Error::LimitExceeded { what }) => Err(Error::LimitExceeded { what }),
         // A plain value whose length happens to be a multiple of 16 is still a plain value.
-        Err(_) if inflate(stored, max_output).is_ok() => Err(Error::NotEncrypted),
+        Err(_) if looks_plain(stored) => Err(Error::NotEncrypted),
         Err(_) => Err(Error::WrongKey),
     }
+}
+
+/// How much of a value is inflated just to tell a plain value from a damaged encrypted one.
+const PLAIN_PROBE_LEN: u64 = 64 * 1024;
+
+/// Whether `stored` is a plain zlib value, judged from a bounded prefix of its output: the
+/// whole value may inflate a thousandfold, and telling its kind must not cost that.
+fn looks_plain(stored: &[u8]) -> bool {
+    has_zlib_header(stored)
+        && matches!(inflate(stored, PLAIN_PROBE_LEN), Ok(_) | Err(Error::LimitExceeded { .. }))
 }
 
 /// Whether the bytes start with a zlib header as `zlib.compress` writes it (deflate, no
@@ -228,8 +238,27 @@ fn counter(count: u64) -> Result<usize, Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::{LegacyKey, has_zlib_header, inflate};
+    use std::io::Write;
+
+    use super::{LegacyKey, decode_with_limit, has_zlib_header, inflate};
     use crate::Error;
+
+    #[test]
+    fn plain_bomb_given_a_key_is_told_plain_from_a_bounded_prefix() {
+        // 4 MiB of zeros deflate to a few KiB; pad the stream to whole AES blocks so its
+        // length alone does not say it is plain.
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0; 4 << 20]).expect("in memory");
+        let mut stored = encoder.finish().expect("in memory");
+        while stored.len() % 16 != 0 {
+            stored.push(0);
+        }
+        let key = LegacyKey::from_bytes([7; 32]);
+        // With a 1 MiB cap, inflating the whole value would fail past the cap; the bounded
+        // probe still recognises a plain value.
+        let error = decode_with_limit(&stored, Some(&key), 1 << 20).expect_err("plain value");
+        assert!(matches!(error, Error::NotEncrypted), "{error:?}");
+    }
 
     #[test]
     fn key_derivation_matches_python_blake2s() -> Result<(), Error> {
