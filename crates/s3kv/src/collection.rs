@@ -6,9 +6,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use s3kv_codec::{
-    CompressionAlgorithm, DataKey, EncodeOptions, Identity, PayloadKind, legacy, manifest,
-};
+use s3kv_codec::{CompressionAlgorithm, DataKey, EncodeOptions, Identity, PayloadKind, legacy};
 use s3kv_config::{Mode, Settings};
 use s3kv_store::{Backend, ErrorKind as StoreKind, PutMode};
 
@@ -157,7 +155,8 @@ impl Collection {
         };
         let identity = Identity { collection: &self.inner.name, key };
         let value = if s3kv_codec::is_s3kv_object(&object.bytes) {
-            let decoded = s3kv_codec::decode(&object.bytes, self.inner.key.as_deref(), identity)?;
+            let decoded = s3kv_codec::decode(&object.bytes, self.inner.key.as_deref(), identity)
+                .map_err(value_error)?;
             Value { kind: decoded.kind, data: decoded.plaintext, legacy: false }
         } else {
             if self.inner.key.is_some() && self.inner.legacy_key.is_none() {
@@ -167,7 +166,8 @@ impl Collection {
                      the hex salt the original library needed to encrypt it",
                 ));
             }
-            let pickle = legacy::decode(&object.bytes, self.inner.legacy_key.as_ref())?;
+            let pickle = legacy::decode(&object.bytes, self.inner.legacy_key.as_ref())
+                .map_err(value_error)?;
             Value { kind: PayloadKind::Pickle, data: pickle, legacy: true }
         };
         tracing::debug!(size = value.data.len(), legacy = value.legacy, "value read");
@@ -454,6 +454,21 @@ impl Collection {
     }
 }
 
+/// The error for a value the collection's key does not open. The key was checked against the
+/// manifest when the collection opened, so such a value was written for another collection
+/// (copied here) or is damaged: never a wrong password.
+fn value_error(error: s3kv_codec::Error) -> Error {
+    match error {
+        s3kv_codec::Error::WrongKey => Error::new(
+            ErrorKind::Corrupt,
+            "stored value was not written with this collection's key: it was copied from another \
+             collection, or it is damaged",
+        )
+        .with_source(error),
+        other => other.into(),
+    }
+}
+
 /// Whether stored bytes start with a zlib header: the original library's unencrypted values do,
 /// and its encrypted ones (AES output) almost never.
 fn looks_like_zlib(stored: &[u8]) -> bool {
@@ -463,70 +478,4 @@ fn looks_like_zlib(stored: &[u8]) -> bool {
         }
         _ => false,
     }
-}
-
-/// Opens the data key of `collection`: with a password, unlocks its manifest, creating the
-/// manifest on first use; without one, checks that the collection has no manifest.
-///
-/// # Errors
-///
-/// `WrongPassword` when the password does not open the manifest, or when a manifest exists and
-/// no password was given; `Corrupt` when the manifest is damaged; `Backend`.
-pub(crate) async fn unlock(
-    backend: &dyn Backend,
-    collection: &str,
-    password: Option<&str>,
-    salt: &str,
-) -> Result<Option<DataKey>> {
-    let names = Names::new(collection, &backend.capabilities())?;
-    let path = names.manifest();
-    let existing = match backend.get(&path).await {
-        Ok(object) => Some(object.bytes),
-        Err(error) if error.kind() == StoreKind::NotFound => None,
-        Err(error) => return Err(error.into()),
-    };
-    let Some(password) = password else {
-        if existing.is_some() {
-            return Err(Error::new(
-                ErrorKind::WrongPassword,
-                "this collection is protected by a password: open it with password=...",
-            ));
-        }
-        return Ok(None);
-    };
-    if let Some(bytes) = existing {
-        return open_manifest(&bytes, password, salt, collection).map(Some);
-    }
-
-    // First use: create the manifest, but only if nobody else did in the meantime, so that
-    // two apps opening a new collection at once agree on one data key.
-    let (created, key) = manifest::Manifest::create(
-        password.as_bytes(),
-        salt.as_bytes(),
-        collection,
-        manifest::KdfParams::default(),
-    )?;
-    match backend.put(&path, Bytes::from(created.to_bytes()), PutMode::IfAbsent).await {
-        Ok(_) => Ok(Some(key)),
-        Err(error) if error.kind() == StoreKind::ConditionFailed => {
-            let winner = backend.get(&path).await?;
-            open_manifest(&winner.bytes, password, salt, collection).map(Some)
-        }
-        Err(error) if error.kind() == StoreKind::Unsupported => {
-            backend.put(&path, Bytes::from(created.to_bytes()), PutMode::Overwrite).await?;
-            Ok(Some(key))
-        }
-        Err(error) => Err(error.into()),
-    }
-}
-
-fn open_manifest(bytes: &[u8], password: &str, salt: &str, collection: &str) -> Result<DataKey> {
-    let manifest = manifest::Manifest::from_bytes(bytes)?;
-    manifest.unlock(password.as_bytes(), salt.as_bytes(), collection).map_err(|error| match error {
-        s3kv_codec::Error::WrongKey => Error::new(
-            ErrorKind::WrongPassword,
-            "wrong password for this collection (or a different salt than it was created with)",
-        ),
-        other => other.into(),
-    })
 }

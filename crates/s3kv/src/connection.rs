@@ -11,7 +11,7 @@ use s3kv_store::Backend;
 use serde_json::{Map, Value as JsonValue};
 use zeroize::Zeroizing;
 
-use crate::collection::{self, Collection};
+use crate::collection::Collection;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The parameters a collection may set for itself; the rest belong to the connection.
@@ -179,7 +179,7 @@ impl Connection {
         let key = if let Some(key) = cached {
             key
         } else {
-            let key = collection::unlock(
+            let key = crate::password::unlock(
                 self.inner.backend.as_ref(),
                 name,
                 password.as_deref(),

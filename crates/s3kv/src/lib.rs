@@ -26,6 +26,7 @@ mod collection;
 mod connection;
 mod error;
 mod names;
+mod password;
 
 pub use collection::{Collection, Info, Listed, Value};
 pub use connection::Connection;

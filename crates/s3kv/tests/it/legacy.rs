@@ -61,3 +61,27 @@ async fn the_original_librarys_values_are_read_in_place() {
         assert_eq!(info.encrypted, !secret.is_empty(), "key {key:?}");
     }
 }
+
+#[tokio::test]
+async fn a_wrong_password_for_the_original_librarys_values_is_refused_when_opening() {
+    let folder = tempfile::tempdir().expect("folder");
+    copy_tree(&vectors(), folder.path());
+    let path = folder.path().to_string_lossy().into_owned();
+    let kwargs = json!({"mode": "local", "path": path}).as_object().cloned().expect("object");
+    let connection = Connection::open(loader(kwargs)).await.expect("opens");
+
+    let error = connection.collection("examples", password("typo")).await.expect_err("typo");
+    assert_eq!(error.kind(), s3kv::ErrorKind::WrongPassword, "{error}");
+    let manifest = folder.path().join(hex::encode("examples")).join("manifest.s3kv");
+    assert!(!manifest.exists(), "a refused password writes no manifest");
+
+    let error = connection.collection("plain", password("any")).await.expect_err("plain values");
+    assert_eq!(error.kind(), s3kv::ErrorKind::WrongPassword, "{error}");
+
+    let right = connection
+        .collection("examples", password("password-to-this-collection"))
+        .await
+        .expect("the right password opens");
+    assert!(right.get("key1").await.expect("readable").is_some());
+    assert!(manifest.exists());
+}

@@ -6,3 +6,4 @@ mod batch;
 mod behaviour;
 mod config;
 mod legacy;
+mod passwords;
