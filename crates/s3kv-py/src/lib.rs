@@ -7,7 +7,7 @@
 mod cbor;
 mod mapping;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyRuntimeError;
@@ -19,27 +19,65 @@ use pyo3::types::{
 use s3kv::{ErrorKind, Loader, PayloadKind};
 use serde_json::{Map, Value};
 
-/// The runtime every blocking call of the module runs on, made on first use.
-fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
-    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .thread_name("s3kv")
-                .build()
-                .map_err(|error| error.to_string())
-        })
-        .as_ref()
-        .map_err(|error| PyRuntimeError::new_err(format!("cannot start the s3kv runtime: {error}")))
+/// The runtime every blocking call of the module runs on: one per process, made on first use.
+///
+/// A child made by `fork` inherits the parent's runtime without its threads, and would wait on
+/// it forever; so a process whose id differs from the runtime's owner makes its own.
+fn runtime() -> PyResult<Arc<tokio::runtime::Runtime>> {
+    static RUNTIME: Mutex<Option<(u32, Arc<tokio::runtime::Runtime>)>> = Mutex::new(None);
+    let process = std::process::id();
+    // Only ever replaced whole, so a poisoned lock still guards a consistent value.
+    let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((owner, runtime)) = slot.as_ref()
+        && *owner == process
+    {
+        return Ok(Arc::clone(runtime));
+    }
+    // The parent's runtime, if any, has no threads here: dropping it would wait for them.
+    if let Some(inherited) = slot.take() {
+        std::mem::forget(inherited);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("s3kv")
+        .build()
+        .map(Arc::new)
+        .map_err(|error| {
+            PyRuntimeError::new_err(format!("cannot start the s3kv runtime: {error}"))
+        })?;
+    *slot = Some((process, Arc::clone(&runtime)));
+    Ok(runtime)
 }
 
 /// Runs `future` to completion with the GIL released, mapping its error to the s3kv exception
-/// hierarchy.
+/// hierarchy. `owner` is the process that opened the connection the future uses.
 fn block_on<T: Send>(
     py: Python<'_>,
+    owner: u32,
     future: impl Future<Output = s3kv::Result<T>> + Send,
 ) -> PyResult<T> {
+    if owner != std::process::id() {
+        return Err(to_py_err(
+            py,
+            &s3kv::Error::new(
+                ErrorKind::Unsupported,
+                "this connection was opened in another process (before a fork): open a new \
+                 connection in this process",
+            ),
+        ));
+    }
+    // A mapping given as data= runs Python code inside an s3kv call; that code calling s3kv
+    // again would need a runtime inside the runtime.
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(to_py_err(
+            py,
+            &s3kv::Error::new(
+                ErrorKind::Unsupported,
+                "s3kv was called from inside another s3kv call (from a data= mapping's methods); \
+                 a mapping given as data= must not use s3kv itself",
+            ),
+        ));
+    }
     let runtime = runtime()?;
     py.detach(|| runtime.block_on(future)).map_err(|error| to_py_err(py, &error))
 }
@@ -100,10 +138,21 @@ fn to_json(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Value> {
         };
     }
     if let Ok(number) = value.cast::<PyFloat>() {
-        return Ok(serde_json::Number::from_f64(number.value()).map_or(Value::Null, Value::Number));
+        return serde_json::Number::from_f64(number.value()).map(Value::Number).ok_or_else(|| {
+            config_error(value.py(), &format!("parameter {name} must be a finite number"))
+        });
     }
     if let Ok(text) = value.cast::<PyString>() {
-        return Ok(Value::String(text.to_cow()?.into_owned()));
+        // The text may be a password: the error names the parameter, never the value.
+        return text.to_cow().map(|text| Value::String(text.into_owned())).map_err(|_| {
+            config_error(
+                value.py(),
+                &format!(
+                    "parameter {name} is not valid text: it holds a lone surrogate, which UTF-8 \
+                     cannot encode"
+                ),
+            )
+        });
     }
     if let Ok(table) = value.cast::<PyDict>() {
         return Ok(Value::Object(to_json_map(table)?));
@@ -170,7 +219,7 @@ fn connect(
         loader = loader.secrets_files(Vec::new());
     }
     let inner = match data {
-        None => block_on(py, s3kv::Connection::open(loader))?,
+        None => block_on(py, std::process::id(), s3kv::Connection::open(loader))?,
         Some(data) => {
             let settings = loader.load().map_err(|error| to_py_err(py, &error.into()))?;
             if settings.mode != s3kv::Mode::Dict {
@@ -183,10 +232,14 @@ fn connect(
                 ));
             }
             let backend = Arc::new(mapping::MappingBackend::new(data));
-            block_on(py, s3kv::Connection::with_backend(loader, settings, backend))?
+            block_on(
+                py,
+                std::process::id(),
+                s3kv::Connection::with_backend(loader, settings, backend),
+            )?
         }
     };
-    Ok(Connection { inner })
+    Ok(Connection { inner, process: std::process::id() })
 }
 
 /// Encodes Python plain data as CBOR (the `cbor` serializer).
@@ -250,6 +303,8 @@ type Found<'py> = (u8, Bound<'py, PyAny>, bool, bool);
 #[pyclass(frozen, module = "s3kv._s3kv")]
 struct Connection {
     inner: s3kv::Connection,
+    /// The process that opened it; another process (a fork) must open its own.
+    process: u32,
 }
 
 #[pymethods]
@@ -262,8 +317,8 @@ impl Connection {
         options: &Bound<'_, PyDict>,
     ) -> PyResult<Collection> {
         let options = to_json_map(options)?;
-        let inner = block_on(py, self.inner.collection(name, options))?;
-        Ok(Collection { inner })
+        let inner = block_on(py, self.process, self.inner.collection(name, options))?;
+        Ok(Collection { inner, process: self.process })
     }
 
     /// Where the data lives, for messages: backend kind and location, never a secret.
@@ -280,6 +335,8 @@ impl Connection {
 #[pyclass(frozen, module = "s3kv._s3kv")]
 struct Collection {
     inner: s3kv::Collection,
+    /// The process that opened it; another process (a fork) must open its own.
+    process: u32,
 }
 
 #[pymethods]
@@ -287,7 +344,7 @@ impl Collection {
     /// The payload kind code, the bytes, whether the original library wrote it and whether it
     /// may be unpickled; `None` when the key has no value.
     fn get<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Found<'py>>> {
-        let value = block_on(py, self.inner.get(key))?;
+        let value = block_on(py, self.process, self.inner.get(key))?;
         Ok(value.map(|value| self.found(py, &value)))
     }
 
@@ -300,14 +357,14 @@ impl Collection {
         keys: Vec<String>,
     ) -> PyResult<Vec<Option<Found<'py>>>> {
         let borrowed: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let values = block_on(py, self.inner.get_many(&borrowed))?;
+        let values = block_on(py, self.process, self.inner.get_many(&borrowed))?;
         Ok(values.iter().map(|value| value.as_ref().map(|value| self.found(py, value))).collect())
     }
 
     /// Stores `data` with payload kind code `kind`.
     fn set(&self, py: Python<'_>, key: &str, kind: u8, data: &[u8]) -> PyResult<()> {
         let kind = kind_from_code(py, kind)?;
-        block_on(py, self.inner.set(key, kind, data))
+        block_on(py, self.process, self.inner.set(key, kind, data))
     }
 
     /// Stores every `(key, kind, data)`, with a bounded number of requests in flight.
@@ -317,42 +374,42 @@ impl Collection {
         for (key, kind, data) in &items {
             batch.push((key.as_str(), kind_from_code(py, *kind)?, &data[..]));
         }
-        block_on(py, self.inner.set_many(&batch))
+        block_on(py, self.process, self.inner.set_many(&batch))
     }
 
     /// Stores `data` only if `key` has no value; returns whether it wrote.
     fn set_if_absent(&self, py: Python<'_>, key: &str, kind: u8, data: &[u8]) -> PyResult<bool> {
         let kind = kind_from_code(py, kind)?;
-        block_on(py, self.inner.set_if_absent(key, kind, data))
+        block_on(py, self.process, self.inner.set_if_absent(key, kind, data))
     }
 
     /// Deletes the key; returns whether it existed.
     fn delete(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
-        block_on(py, self.inner.delete(key))
+        block_on(py, self.process, self.inner.delete(key))
     }
 
     /// Deletes every key; returns how many existed.
     #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
     fn delete_many(&self, py: Python<'_>, keys: Vec<String>) -> PyResult<usize> {
         let borrowed: Vec<&str> = keys.iter().map(String::as_str).collect();
-        block_on(py, self.inner.delete_many(&borrowed))
+        block_on(py, self.process, self.inner.delete_many(&borrowed))
     }
 
     fn contains(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
-        block_on(py, self.inner.contains(key))
+        block_on(py, self.process, self.inner.contains(key))
     }
 
     /// Every key that starts with `prefix`, in UTF-8 byte order.
     #[pyo3(signature = (prefix = ""))]
     fn keys(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {
-        block_on(py, self.inner.keys_with_prefix(prefix))
+        block_on(py, self.process, self.inner.keys_with_prefix(prefix))
     }
 
     /// `(key, stored size, last modified as Unix seconds or None)` of every key that starts
     /// with `prefix`, in no particular order.
     #[pyo3(signature = (prefix = ""))]
     fn list(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<(String, u64, Option<f64>)>> {
-        let listed = block_on(py, self.inner.list(prefix))?;
+        let listed = block_on(py, self.process, self.inner.list(prefix))?;
         Ok(listed
             .into_iter()
             .map(|entry| (entry.key, entry.size, timestamp(entry.last_modified)))
@@ -361,7 +418,7 @@ impl Collection {
 
     /// What is stored at `key`, as a dict, or `None` when the key has no value.
     fn info<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let Some(info) = block_on(py, self.inner.info(key))? else {
+        let Some(info) = block_on(py, self.process, self.inner.info(key))? else {
             return Ok(None);
         };
         let table = PyDict::new(py);
@@ -377,7 +434,7 @@ impl Collection {
     }
 
     fn len(&self, py: Python<'_>) -> PyResult<usize> {
-        block_on(py, self.inner.len())
+        block_on(py, self.process, self.inner.len())
     }
 
     #[getter]

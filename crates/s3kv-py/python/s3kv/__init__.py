@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import _s3kv, _values
-from ._collection import Collection, ValueInfo
+from ._collection import Collection, _check_key, ValueInfo
 from ._errors import (
     BackendError,
     ConfigError,
@@ -67,6 +67,7 @@ class Connection:
         ``allow_pickle=True`` reads pickles of an unencrypted collection on S3, which anyone who
         can write to the bucket could have planted (unpickling runs code).
         """
+        _check_key(name, "collection names")
         if password is not None:
             options["password"] = password
         serializer = _values.check_serializer(serializer)

@@ -25,9 +25,16 @@ Progress = Union[bool, Callable[[int, int], Any], None]
 PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 
 
-def _check_key(key: Any) -> str:
+def _check_key(key: Any, what: str = "keys") -> str:
     if not isinstance(key, str):
-        raise InvalidKeyError(f"keys must be str, not {type(key).__name__}")
+        raise InvalidKeyError(f"{what} must be str, not {type(key).__name__}")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidKeyError(
+            f"{what} must be valid text: this one holds a lone surrogate, which UTF-8 cannot "
+            "encode"
+        ) from None
     return key
 
 
@@ -142,15 +149,18 @@ class Collection(MutableMapping):
         return self._decode(key, found)
 
     def __setitem__(self, key: str, value: Any) -> None:
+        key = _check_key(key)
         kind, data = self._encode(value)
-        self._core.set(_check_key(key), kind, data)
+        self._core.set(key, kind, data)
 
     def __delitem__(self, key: str) -> None:
         if not self._core.delete(_check_key(key)):
             raise _not_found("delete", self.name, key)
 
     def __contains__(self, key: object) -> bool:
-        if not isinstance(key, str):
+        try:
+            key = _check_key(key)
+        except InvalidKeyError:
             return False
         return self._core.contains(key)
 
@@ -170,7 +180,7 @@ class Collection(MutableMapping):
         A list rather than a live view, as the original library returned: it is one listing of
         the storage, and it shows well in ``st.write``.
         """
-        return self._core.keys(prefix)
+        return self._core.keys(_check_key(prefix, "prefixes"))
 
     def items(self) -> ItemsView:  # type: ignore[override]
         """A view of ``(key, value)`` pairs; iterating it reads values in batches of 64."""
@@ -206,8 +216,9 @@ class Collection(MutableMapping):
         pairs = items.items() if isinstance(items, Mapping) else items
         batch: List[Tuple[str, int, Any]] = []
         for key, value in pairs:
+            key = _check_key(key)
             kind, data = self._encode(value)
-            batch.append((_check_key(key), kind, data))
+            batch.append((key, kind, data))
             if len(batch) == BATCH:
                 self._core.set_many(batch)
                 batch = []
@@ -239,8 +250,9 @@ class Collection(MutableMapping):
         Safe between processes: of two writers racing on one key, one wins. Raises
         :class:`s3kv.UnsupportedError` on a storage that cannot create conditionally.
         """
+        key = _check_key(key)
         kind, data = self._encode(value)
-        return self._core.set_if_absent(_check_key(key), kind, data)
+        return self._core.set_if_absent(key, kind, data)
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         """The value of ``key``; if it has none, store ``default`` and return it.

@@ -22,7 +22,7 @@ from typing import Any, List, Tuple, Union
 import cloudpickle
 
 from . import _s3kv
-from ._errors import ConfigError, CorruptValueError, UnsupportedError
+from ._errors import ConfigError, CorruptValueError, Error, UnsupportedError
 
 BYTES = 0
 TEXT = 1
@@ -87,7 +87,13 @@ def _pickle(value: Any) -> bytes:
         buffers.append(buffer)
         return False
 
-    main = cloudpickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+    try:
+        main = cloudpickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+    except Exception as error:  # pickling runs the value's own code, which may raise anything
+        raise UnsupportedError(
+            f"a value of type {type(value).__name__} cannot be pickled: "
+            f"{type(error).__name__}: {error}"
+        ) from error
     if not buffers:
         return main
     raws = [buffer.raw() for buffer in buffers]
@@ -134,7 +140,18 @@ def decode(kind: int, data: Union[bytes, bytearray], serializer: str = "pickle")
                 return text
         return text
     if kind == PICKLE:
-        return _unpickle(data)
+        try:
+            return _unpickle(data)
+        except Error:
+            raise
+        except ImportError as error:
+            raise UnsupportedError(
+                f"the stored pickle needs a module that cannot be imported here: {error}"
+            ) from error
+        except Exception as error:  # unpickling runs the classes' own code
+            raise CorruptValueError(
+                f"the stored pickle cannot be loaded: {type(error).__name__}: {error}"
+            ) from error
     if kind == CBOR:
         return _s3kv.cbor_loads(data)
     raise UnsupportedError(f"payload kind {kind} is not known to this version of s3kv")
