@@ -59,6 +59,25 @@ client = boto3.client(
 client.create_bucket(Bucket=os.environ['S3KV_TEST_BUCKET'])
 ";
 
+/// Runs moto's server with one request at a time in its application.
+///
+/// moto checks `If-Match` and `If-None-Match` and then writes, as two steps, while its threaded
+/// server runs requests side by side: two racing compare-and-swaps can then both win, which AWS
+/// never allows. Serialising the application (connections are still accepted in parallel) makes
+/// its conditional writes atomic, so the tests measure s3kv, not moto's race.
+const MOTO_SCRIPT: &str = "\
+import sys, threading
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.server import main
+lock = threading.Lock()
+dispatch = DomainDispatcherApplication.__call__
+def serialised(self, environ, start_response):
+    with lock:
+        return list(dispatch(self, environ, start_response))
+DomainDispatcherApplication.__call__ = serialised
+sys.exit(main(sys.argv[1:]))
+";
+
 /// What the tests read from the `S3KV_TEST_*` variables.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
@@ -353,8 +372,8 @@ fn moto_command(venv: &Venv, port: u16) -> Result<Command, String> {
             program.display()
         ));
     }
-    let mut command = venv.command("moto_server");
-    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    let mut command = venv.command("python");
+    command.args(["-c", MOTO_SCRIPT, "-H", "127.0.0.1", "-p", &port.to_string()]);
     Ok(command)
 }
 
