@@ -39,7 +39,7 @@ fn throughput(criterion: &mut Criterion) {
         group.throughput(Throughput::Bytes(len as u64));
         group.sample_size(10);
         group.warm_up_time(Duration::from_millis(500));
-        group.measurement_time(Duration::from_secs(3));
+        group.measurement_time(Duration::from_secs(2));
         for (name, compression, bare) in compressions() {
             for encrypted in [false, true] {
                 let key = encrypted.then_some(&data_key);
@@ -106,7 +106,7 @@ fn defaults(criterion: &mut Criterion) {
     group.throughput(Throughput::Bytes(len as u64));
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(500));
-    group.measurement_time(Duration::from_secs(3));
+    group.measurement_time(Duration::from_secs(2));
     for (level, log2) in [(-1, 20), (1, 20), (3, 20), (1, 18), (1, 22)] {
         let options = EncodeOptions {
             compression: Compression::Zstd { level },
