@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout)]
 #![forbid(unsafe_code)]
 
+mod browser;
 mod fuzz;
 mod http;
 mod process;

@@ -7,7 +7,7 @@ use std::{
 };
 
 use crate::{
-    Repo, process,
+    Repo, browser, process,
     server::{self, Choice, Server},
     steps::Steps,
     tidy,
@@ -76,9 +76,10 @@ pub(crate) fn test(repo: &Repo) -> Result<(), String> {
         None
     };
 
+    let chromium = steps.run("chromium", browser::ensure_chromium);
     match (&venv, &server, extension) {
         (Some(venv), Some(server), Some(())) => {
-            steps.run("python tests", || python_tests(repo, venv, server));
+            steps.run("python tests", || python_tests(repo, venv, server, chromium.as_deref()));
         }
         (_, None, _) => steps.skip("python tests", "s3 server"),
         _ => steps.skip("python tests", "python extension"),
@@ -187,7 +188,12 @@ fn build_extension(repo: &Repo, venv: &Venv, profile: Profile) -> Result<(), Str
     process::run(&mut command)
 }
 
-fn python_tests(repo: &Repo, venv: &Venv, server: &Server) -> Result<(), String> {
+fn python_tests(
+    repo: &Repo,
+    venv: &Venv,
+    server: &Server,
+    chromium: Option<&std::path::Path>,
+) -> Result<(), String> {
     if !repo.root().join(PYTHON_TESTS).is_dir() {
         return Err(format!(
             "{PYTHON_TESTS} does not exist yet, so there is no Python test to run"
@@ -203,6 +209,9 @@ fn python_tests(repo: &Repo, venv: &Venv, server: &Server) -> Result<(), String>
         "-rs",
     ]);
     server.settings().apply(&mut command);
+    if let Some(chromium) = chromium {
+        command.env(browser::VARIABLE, chromium);
+    }
 
     let status = process::status(&mut command)?;
     if status.code() == Some(PYTEST_NO_TESTS) {
