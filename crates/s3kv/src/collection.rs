@@ -139,8 +139,8 @@ impl Collection {
     /// # Errors
     ///
     /// `Corrupt` when the stored value fails its checks (damaged, tampered with, or moved from
-    /// another key); `WrongPassword` when it was encrypted with another key; `InvalidKey`,
-    /// `Backend`.
+    /// another key or collection); `WrongPassword` when it is encrypted and the collection was
+    /// opened without a password; `InvalidKey`, `Backend`.
     #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key))]
     pub async fn get(&self, key: &str) -> Result<Option<Value>> {
         self.read(key).await.map_err(|error| self.context(error, "get", key))
@@ -148,11 +148,7 @@ impl Collection {
 
     async fn read(&self, key: &str) -> Result<Option<Value>> {
         let path = self.inner.names.value(key)?;
-        let object = match self.inner.backend.get(&path).await {
-            Ok(object) => object,
-            Err(error) if error.kind() == StoreKind::NotFound => return Ok(None),
-            Err(error) => return Err(error.into()),
-        };
+        let Some(object) = self.fetch(&path).await? else { return Ok(None) };
         let identity = Identity { collection: &self.inner.name, key };
         let value = if s3kv_codec::is_s3kv_object(&object.bytes) {
             let decoded = s3kv_codec::decode(&object.bytes, self.inner.key.as_deref(), identity)
@@ -409,11 +405,7 @@ impl Collection {
         let path = self.inner.names.value(key)?;
         // TODO: the store has no ranged read yet, so the whole object is fetched to read its
         // header of at most 88 bytes; large values make `info` as slow as a read.
-        let object = match self.inner.backend.get(&path).await {
-            Ok(object) => object,
-            Err(error) if error.kind() == StoreKind::NotFound => return Ok(None),
-            Err(error) => return Err(error.into()),
-        };
+        let Some(object) = self.fetch(&path).await? else { return Ok(None) };
         let meta = object.meta;
         if !s3kv_codec::is_s3kv_object(&object.bytes) {
             return Ok(Some(Info {
@@ -445,6 +437,15 @@ impl Collection {
         let identity = Identity { collection: &self.inner.name, key };
         let stored = s3kv_codec::encode(data, &options, self.inner.key.as_deref(), identity)?;
         Ok(Bytes::from(stored))
+    }
+
+    /// The stored object at `path`, or `None` when there is none.
+    async fn fetch(&self, path: &str) -> Result<Option<s3kv_store::Object>> {
+        match self.inner.backend.get(path).await {
+            Ok(object) => Ok(Some(object)),
+            Err(error) if error.kind() == StoreKind::NotFound => Ok(None),
+            Err(error) => Err(error.into()),
+        }
     }
 
     fn context(&self, error: Error, operation: &'static str, key: &str) -> Error {
