@@ -49,15 +49,7 @@ pub fn encode_into(
     identity: Identity<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let sealing = match key {
-        Some(key) => {
-            let mut salt = [0_u8; KEY_LEN];
-            random(&mut salt)?;
-            Some((key, salt))
-        }
-        None => None,
-    };
-    encode_object(plaintext, options, sealing, identity, out)
+    encode_object(plaintext, options, fresh_sealing(key)?, identity, out)
 }
 
 /// Encodes an encrypted object with a chosen salt, for known-answer test vectors only.
@@ -176,4 +168,18 @@ fn capacity_estimate(header_len: usize, chunk_size: usize, chunk_count: usize) -
     let per_chunk = FRAME_LEN + chunk_size + TAG_LEN + FRAME_LEN;
     let fixed = header_len + FRAME_LEN + INDEX_FIXED_LEN + TAG_LEN + FOOTER_LEN;
     chunk_count.saturating_mul(per_chunk).saturating_add(fixed)
+}
+
+/// The key and a fresh random salt to seal a new object with, or `None` without a key.
+///
+/// Every object gets its own salt, so its derived key (and every nonce under it) is new.
+pub(crate) fn fresh_sealing(
+    key: Option<&DataKey>,
+) -> Result<Option<(&DataKey, [u8; KEY_LEN])>, Error> {
+    key.map(|key| {
+        let mut salt = [0_u8; KEY_LEN];
+        random(&mut salt)?;
+        Ok((key, salt))
+    })
+    .transpose()
 }

@@ -11,11 +11,11 @@ use crate::{
     chunks::{self, Opener, Sealed},
     compress::Compressor,
     decode::{Index, check_frame, sealer_for},
-    encode::{index_body_len, seal_header},
+    encode::{fresh_sealing, index_body_len, seal_header},
     error::Error,
     frame::{FOOTER_LEN, FOOTER_MAGIC, FRAME_LEN, Frame, MIN_INDEX_BODY_LEN, TAG_LEN},
     header::{self, ENCRYPTED_HEADER_LEN, Header, PLAIN_HEADER_LEN},
-    key::{DataKey, KEY_LEN, random},
+    key::DataKey,
     options::{CompressionAlgorithm, EncodeOptions, Identity, PayloadKind},
     seal::{Sealer, Segment},
 };
@@ -62,14 +62,7 @@ impl<W: Write> Encoder<W> {
     ) -> Result<Self, Error> {
         let chunk_size = usize::try_from(options.validate()?)
             .map_err(|_| Error::invalid("chunk size does not fit in memory"))?;
-        let sealing = match key {
-            Some(key) => {
-                let mut salt = [0_u8; KEY_LEN];
-                random(&mut salt)?;
-                Some((key, salt))
-            }
-            None => None,
-        };
+        let sealing = fresh_sealing(key)?;
         let header = Header {
             version: FORMAT_VERSION,
             kind: options.kind,
