@@ -35,6 +35,7 @@ pub const PARAMETERS: &[&str] = &[
     "connect_timeout",
     "retries",
     "max_in_flight",
+    "cache_size",
 ];
 
 /// The names a secrets table accepts: every parameter, plus `type`, which Streamlit reads.
@@ -57,6 +58,7 @@ pub(crate) const SECRETS_TABLE_NAMES: &[&str] = &[
     "connect_timeout",
     "retries",
     "max_in_flight",
+    "cache_size",
     "type",
 ];
 
@@ -67,6 +69,13 @@ pub(crate) const DEFAULT_RETRIES: u32 = 3;
 /// each may wait a whole `timeout`.
 pub(crate) const MAX_RETRIES: u32 = 10;
 pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 16;
+/// The read cache's budget per collection: room for a few thousand typical app values, small
+/// beside the memory of a machine that runs a Streamlit app.
+pub(crate) const DEFAULT_CACHE_SIZE: u64 = 256 << 20;
+/// The smallest cache budget: below one mebibyte a single image would not fit.
+pub(crate) const MIN_CACHE_SIZE: u64 = 1 << 20;
+/// The largest cache budget; more than any one process should hold in values.
+pub(crate) const MAX_CACHE_SIZE: u64 = 1 << 40;
 
 /// The longest duration any parameter accepts.
 ///
@@ -124,6 +133,11 @@ pub(crate) const TABLE: &[Parameter] = &[
     parameter("connect_timeout", false, A_DURATION),
     parameter("retries", false, "a whole number from 0 to 10"),
     parameter("max_in_flight", false, "a whole number from 1 to 4096"),
+    parameter(
+        "cache_size",
+        false,
+        "a number of bytes, or a size such as \"64MiB\" or \"1GB\", from 1MiB to 1TiB",
+    ),
 ];
 
 const fn parameter(name: &'static str, is_secret: bool, expected: &'static str) -> Parameter {
@@ -148,6 +162,7 @@ pub(crate) fn defaults() -> Dict {
     dict.insert("connect_timeout".into(), Value::from(DEFAULT_CONNECT_TIMEOUT.as_secs()));
     dict.insert("retries".into(), Value::from(DEFAULT_RETRIES));
     dict.insert("max_in_flight".into(), Value::from(DEFAULT_MAX_IN_FLIGHT));
+    dict.insert("cache_size".into(), Value::from(DEFAULT_CACHE_SIZE));
     dict
 }
 
@@ -188,6 +203,8 @@ pub(crate) struct Raw {
     retries: u32,
     #[serde(deserialize_with = "de_max_in_flight")]
     max_in_flight: usize,
+    #[serde(deserialize_with = "de_cache_size")]
+    cache_size: u64,
 }
 
 impl From<Raw> for Settings {
@@ -210,6 +227,7 @@ impl From<Raw> for Settings {
             connect_timeout: raw.connect_timeout,
             retries: raw.retries,
             max_in_flight: raw.max_in_flight,
+            cache_size: raw.cache_size,
         }
     }
 }
@@ -351,6 +369,10 @@ fn de_max_in_flight<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize,
     })
 }
 
+fn de_cache_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    with(deserializer, parse_cache_size)
+}
+
 pub(crate) fn parse_mode(scalar: Scalar) -> Result<Mode, Invalid> {
     let Scalar::Text(text) = scalar else { return Err(Invalid) };
     match text.trim().to_ascii_lowercase().as_str() {
@@ -461,6 +483,37 @@ pub(crate) fn parse_whole_number(scalar: Scalar) -> Result<u64, Invalid> {
         Scalar::Text(text) => text.trim().parse::<u64>().map_err(|_| Invalid),
         Scalar::Float(_) | Scalar::Bool(_) | Scalar::Nothing => Err(Invalid),
     }
+}
+
+/// A cache budget in bytes, from [`MIN_CACHE_SIZE`] to [`MAX_CACHE_SIZE`].
+pub(crate) fn parse_cache_size(scalar: Scalar) -> Result<u64, Invalid> {
+    let bytes = match scalar {
+        Scalar::Text(text) => parse_size(&text)?,
+        other => parse_whole_number(other)?,
+    };
+    if (MIN_CACHE_SIZE..=MAX_CACHE_SIZE).contains(&bytes) { Ok(bytes) } else { Err(Invalid) }
+}
+
+/// A size such as `"1048576"`, `"64MiB"`, `"64 MB"` or `"1gib"`: a whole number and an optional
+/// unit, decimal (`KB`, `MB`, `GB`, `TB`) or binary (`KiB`, `MiB`, `GiB`, `TiB`).
+pub(crate) fn parse_size(text: &str) -> Result<u64, Invalid> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| Invalid)?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => return Err(Invalid),
+    };
+    number.checked_mul(multiplier).ok_or(Invalid)
 }
 
 #[cfg(test)]

@@ -141,6 +141,9 @@ pub struct Settings {
     pub retries: u32,
     /// The most backend requests one connection has in flight at once (`max_in_flight`).
     pub max_in_flight: usize,
+    /// The most bytes of decoded values one collection's read cache holds (`cache_size`); only
+    /// used when `ttl` is set.
+    pub cache_size: u64,
 }
 
 impl Settings {
@@ -184,6 +187,7 @@ impl Default for Settings {
             connect_timeout: crate::parameter::DEFAULT_CONNECT_TIMEOUT,
             retries: crate::parameter::DEFAULT_RETRIES,
             max_in_flight: crate::parameter::DEFAULT_MAX_IN_FLIGHT,
+            cache_size: crate::parameter::DEFAULT_CACHE_SIZE,
         }
     }
 }

@@ -162,7 +162,42 @@ fn defaults_cover_exactly_the_parameters_with_a_default() {
         "connect_timeout",
         "retries",
         "max_in_flight",
+        "cache_size",
     ];
     expected.sort_unstable();
     assert_eq!(names, expected);
+}
+
+#[test]
+fn cache_size_accepts_bytes_and_units() {
+    assert_eq!(parse_cache_size(Scalar::Integer(1 << 20)), Ok(1 << 20));
+    assert_eq!(parse_cache_size(text("64MiB")), Ok(64 << 20));
+    assert_eq!(parse_cache_size(text(" 64 mib ")), Ok(64 << 20));
+    assert_eq!(parse_cache_size(text("2MB")), Ok(2_000_000));
+    assert_eq!(parse_cache_size(text("1GiB")), Ok(1 << 30));
+    assert_eq!(parse_cache_size(text("1TiB")), Ok(1 << 40));
+    assert_eq!(parse_cache_size(text("3000000")), Ok(3_000_000));
+}
+
+#[test]
+fn cache_size_rejects_out_of_range_and_nonsense() {
+    for scalar in [
+        Scalar::Integer(0),
+        Scalar::Integer(-1),
+        Scalar::Integer((1 << 20) - 1),
+        Scalar::Float(1e9),
+        Scalar::Bool(true),
+        Scalar::Nothing,
+        text(""),
+        text("1.5GB"),
+        text("1PiB"),
+        text("2TiB"),
+        text("-5MB"),
+        text("MB"),
+        text("64 MiB extra"),
+        text("99999999999999999999999GiB"),
+    ] {
+        let shown = format!("{scalar:?}");
+        assert_eq!(parse_cache_size(scalar), Err(Invalid), "{shown}");
+    }
 }

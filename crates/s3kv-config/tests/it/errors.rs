@@ -160,6 +160,16 @@ fn zero_timeout_and_zero_max_in_flight_are_rejected() -> TestResult {
 }
 
 #[test]
+fn cache_size_out_of_range_names_the_limits() -> TestResult {
+    let small =
+        isolated(None).kwargs(kwargs(serde_json::json!({ "mode": "dict", "cache_size": "1KB" })));
+    let message = failure(small.load())?;
+    assert!(message.starts_with("invalid cache_size \"1KB\" from connection kwargs"), "{message}");
+    assert!(message.ends_with("from 1MiB to 1TiB"), "{message}");
+    Ok(())
+}
+
+#[test]
 fn endpoint_without_scheme_is_rejected() -> TestResult {
     let result = isolated(Some("my_kv"))
         .secrets_table(kwargs(serde_json::json!({ "bucket": "b", "endpoint": "sfo3.example.com" })))
