@@ -1,0 +1,270 @@
+"""Side-by-side benchmark of s3kv against the original library's pipeline and three peers.
+
+Times, in one run, on each backend (Garage or another S3 server, and a local folder): s3kv
+through its Python package (encrypted with a password and compressed, as users run it); the
+original library's pipeline re-implemented in ``legacy.py``; plain boto3; obstore; and the
+AWS S3 Encryption Client with KMS from a moto server. Each client's figures come from
+processes of its own (``worker.py``), so peak memory is per client.
+
+Usage (``cargo xtask bench`` starts the servers and runs this)::
+
+    python benches/compare/compare.py [--quick] [--backends garage,fs] [--clients ...]
+
+S3 servers are read from the environment: ``garage`` from ``S3KV_TEST_GARAGE_*``, ``moto``
+from ``S3KV_TEST_*``; KMS for the encryption client from ``S3KV_TEST_ENDPOINT`` (moto).
+Writes a JSON file, a Markdown report and a PNG plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+import clients
+import report
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+MB = 1_000_000
+
+# Full and quick sizes; each can be overridden on the command line.
+FULL = {"value_mb": 100, "repeat": 3, "latency_ops": 200, "batch": 2000, "list_keys": 10_000}
+QUICK = {"value_mb": 10, "repeat": 1, "latency_ops": 50, "batch": 200, "list_keys": 200}
+
+SMALL_SIZE = 1000
+
+# One job may take this long before it is stopped and reported as failed.
+JOB_TIMEOUT = 1800
+
+
+def backend_settings(name: str, work_dir: str) -> Optional[Dict[str, str]]:
+    """A backend's settings from the environment, or None when it names none."""
+    kms = os.environ.get("S3KV_TEST_ENDPOINT", "")
+    if name == "fs":
+        return {"kind": "fs", "path": os.path.join(work_dir, "fs"), "kms_endpoint": ""}
+    variable = {"garage": "S3KV_TEST_GARAGE_", "moto": "S3KV_TEST_"}.get(name)
+    if variable is None:
+        raise SystemExit(f"unknown backend {name!r}: garage, moto or fs")
+    endpoint = os.environ.get(variable + "ENDPOINT")
+    if not endpoint:
+        return None
+    return {
+        "kind": "s3",
+        "endpoint": endpoint,
+        "bucket": os.environ.get(variable + "BUCKET", "s3kv-test"),
+        "access_key": os.environ.get(variable + "ACCESS_KEY", ""),
+        "secret_key": os.environ.get(variable + "SECRET_KEY", ""),
+        "region": os.environ.get(variable + "REGION", "us-east-1"),
+        "kms_endpoint": kms,
+    }
+
+
+def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
+    """Runs one job in a fresh process; its result, or the reason it failed."""
+    command = [sys.executable, os.path.join(HERE, "worker.py"), json.dumps(job)]
+    label = f"{job['backend']} {job['client']} {job['label']}"
+    print(f"  {label} ...", end="", flush=True)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=JOB_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        print(f" timed out after {JOB_TIMEOUT} s")
+        return {"error": f"timed out after {JOB_TIMEOUT} s"}
+    took = time.perf_counter() - started
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        print(f" FAILED ({tail[0]})")
+        sys.stderr.write(done.stderr)
+        return {"error": tail[0]}
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    mark = "" if result.get("verified") else " NOT VERIFIED"
+    print(f" {took:.1f} s{mark}")
+    return result
+
+
+def measure_backend(
+    backend_name: str,
+    settings: Dict[str, str],
+    names: List[str],
+    sizes: Dict[str, Any],
+    run_id: str,
+) -> Dict[str, Dict[str, Any]]:
+    """Every case for every client on one backend, case by case so ratios share a moment."""
+    backend = clients.Backend(backend_name, settings)
+    results: Dict[str, Dict[str, Any]] = {name: {} for name in names}
+    runnable = []
+    for name in names:
+        reason = clients.unavailable(name, backend)
+        if reason:
+            print(f"  {backend_name} {name}: not run: {reason}")
+            results[name]["skipped"] = reason
+        else:
+            runnable.append(name)
+    if "s3ec" in runnable:
+        settings = {**settings, "kms_key": clients.create_kms_key(backend)}
+
+    def job(client: str, case: str, label: str, **extra: Any) -> Dict[str, Any]:
+        return {
+            "backend": backend_name,
+            "settings": settings,
+            "client": client,
+            "prefix": f"{run_id}/{client}",
+            "case": case,
+            "label": label,
+            **extra,
+        }
+
+    size = int(sizes["value_mb"] * MB)
+    for value in ("random", "text"):
+        for client in runnable:
+            key = f"big-{value}"
+            put = run_job(
+                job(client, "big", f"put {value}", op="put", value=value, size=size,
+                    key=key, repeat=sizes["repeat"])
+            )
+            results[client][f"put_{value}"] = put
+            if "digest" not in put:
+                results[client][f"get_{value}"] = {"error": "not run: the put failed"}
+                continue
+            results[client][f"get_{value}"] = run_job(
+                job(client, "big", f"get {value}", op="get", value=value, size=size,
+                    key=key, repeat=sizes["repeat"], digest=put["digest"])
+            )
+
+    for client in runnable:
+        results[client]["small"] = run_job(
+            job(client, "small", "1 KB latency and batches", small_size=SMALL_SIZE,
+                latency_ops=sizes["latency_ops"], batch=sizes["batch"])
+        )
+
+    plain_prefix = f"{run_id}/plain"
+    seeded: Optional[List[str]] = None
+    for client in runnable:
+        if client == "s3ec":
+            results[client]["list"] = {
+                "skipped": "no listing of its own: it lists with the boto3 client it wraps"
+            }
+            continue
+        if seeded is None and client != "s3kv":
+            print(f"  seeding {sizes['list_keys']} objects for the plain clients")
+            seeded = clients.seed_plain(backend, plain_prefix, sizes["list_keys"], b"x")
+        keys = [f"list-{index:06d}" for index in range(sizes["list_keys"])]
+        prefix = {
+            "s3kv": f"{run_id}/s3kv-list",
+            "legacy": plain_prefix,
+        }.get(client, f"{plain_prefix}/{clients.legacy.hex_name(clients.COLLECTION)}")
+        listing = job(client, "list", f"list {len(keys)}", keys=keys)
+        listing["prefix"] = prefix
+        results[client]["list"] = run_job(listing)
+    return results
+
+
+def machine() -> Dict[str, Any]:
+    """What the figures were measured on."""
+    info: Dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": list(os.getloadavg()),
+    }
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def parse_arguments(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--backends", default="garage,fs", help="garage, moto and fs")
+    parser.add_argument("--clients", default=",".join(clients.CLIENTS))
+    parser.add_argument("--value-mb", type=float, help="size of the large values, in MB")
+    parser.add_argument("--repeat", type=int, help="runs of each large put and get")
+    parser.add_argument("--latency-ops", type=int, help="timed 1 KB puts and gets")
+    parser.add_argument("--batch", type=int, help="values in the 1 KB batches")
+    parser.add_argument("--list-keys", type=int, help="keys in the listing case")
+    parser.add_argument("--work-dir", default=os.path.join(ROOT, "target", "bench-compare"))
+    parser.add_argument("--json", help="results file (default: <work-dir>/results.json)")
+    parser.add_argument("--markdown", help="report (default: <work-dir>/results.md)")
+    parser.add_argument("--plot", help="PNG plot (default: <work-dir>/benchmarks-compare.png)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_arguments(argv)
+    sizes = dict(QUICK if args.quick else FULL)
+    for name in sizes:
+        override = getattr(args, name)
+        if override is not None:
+            sizes[name] = override
+    names = [name for name in args.clients.split(",") if name]
+    unknown = [name for name in names if name not in clients.CLIENTS]
+    if unknown:
+        raise SystemExit(f"unknown clients {unknown}: choose from {list(clients.CLIENTS)}")
+
+    os.makedirs(args.work_dir, exist_ok=True)
+    run_id = f"cmp-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    started = time.time()
+    results: Dict[str, Any] = {
+        "run": run_id,
+        "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started)),
+        "command": " ".join(["compare.py", *(argv if argv is not None else sys.argv[1:])]),
+        "sizes": sizes,
+        "small_size": SMALL_SIZE,
+        "in_flight": clients.IN_FLIGHT,
+        "machine": machine(),
+        "clients": {name: clients.DESCRIPTIONS[name] for name in names},
+        "backends": {},
+    }
+
+    for backend_name in [name for name in args.backends.split(",") if name]:
+        settings = backend_settings(backend_name, args.work_dir)
+        if settings is None:
+            print(f"{backend_name}: not run: its S3KV_TEST_* variables are not set")
+            results["backends"][backend_name] = {"skipped": "no endpoint in the environment"}
+            continue
+        print(f"{backend_name}:")
+        results["backends"][backend_name] = measure_backend(
+            backend_name, settings, names, sizes, run_id
+        )
+        if settings["kind"] == "fs":
+            shutil.rmtree(settings["path"], ignore_errors=True)
+
+    results["seconds"] = time.time() - started
+    results["load_average_at_end"] = list(os.getloadavg())
+    json_path = args.json or os.path.join(args.work_dir, "results.json")
+    with open(json_path, "w", encoding="utf-8") as file:
+        json.dump(results, file, indent=1)
+    markdown = report.markdown(results)
+    markdown_path = args.markdown or os.path.join(args.work_dir, "results.md")
+    with open(markdown_path, "w", encoding="utf-8") as file:
+        file.write(markdown)
+    plot_path = args.plot or os.path.join(args.work_dir, "benchmarks-compare.png")
+    plotted = report.plot(results, plot_path)
+    print(markdown)
+    print(f"results: {json_path}\nreport: {markdown_path}")
+    print(f"plot: {plot_path}" if plotted else "plot: not drawn (matplotlib is not installed)")
+
+    failures = report.failures(results)
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
