@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout)]
 #![forbid(unsafe_code)]
 
+mod bench;
 mod browser;
 mod fuzz;
 mod http;
@@ -34,6 +35,9 @@ commands:
               with Streamlit; arguments after `--` go to streamlit, e.g.
               `cargo xtask demo -- --server.port 8600`
   s3-server   start the S3 test server, print the S3KV_TEST_* variables, run until Ctrl-C
+  bench       build the extension in release mode, start Garage (and moto for KMS), run the
+              criterion benches, then the side-by-side comparison (benches/compare/); `--quick`
+              skips criterion and uses small sizes; arguments after `--` go to criterion
   fuzz        run each codec fuzz target (fuzz/) for `--seconds N` (default 60); name targets
               to run only those: header, chunk, object, stream, range
   help        this text
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
         }
         "s3-server" => no_options("s3-server", rest).and_then(|()| tasks::s3_server(&repo)),
         "fuzz" => fuzz::run(&repo, rest),
+        "bench" => bench::run(&repo, rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -31,7 +31,7 @@ const PYTEST_NO_TESTS: i32 = 5;
 
 /// Whether the extension is built for tests or for people to try.
 #[derive(Clone, Copy, Debug)]
-enum Profile {
+pub(crate) enum Profile {
     Dev,
     Release,
 }
@@ -174,7 +174,7 @@ fn passed_count(line: &str) -> Option<u64> {
 }
 
 /// Builds the extension into the virtualenv with maturin, in cargo's usual target directory.
-fn build_extension(repo: &Repo, venv: &Venv, profile: Profile) -> Result<(), String> {
+pub(crate) fn build_extension(repo: &Repo, venv: &Venv, profile: Profile) -> Result<(), String> {
     if !repo.root().join(PYPROJECT).is_file() {
         return Err(format!(
             "{PYPROJECT} does not exist yet, so there is no Python package to build"
