@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: the criterion benches, then the side-by-side comparison on Garage.
+//! `cargo xtask bench`: the side-by-side comparison on Garage, then the criterion benches.
 //!
 //! The comparison (`benches/compare/compare.py`) times s3kv, the original library's pipeline,
 //! boto3, obstore and the AWS S3 Encryption Client against Garage and a local folder. It needs
@@ -52,6 +52,8 @@ fn options(rest: &[String]) -> Result<Options<'_>, String> {
 
 /// `cargo xtask bench`: build in release mode, start Garage and moto, run both benchmarks.
 ///
+/// Both run even when the first fails, so one run reports everything it could measure.
+///
 /// # Errors
 ///
 /// The arguments are malformed, a server or the build fails, or a benchmark fails.
@@ -65,17 +67,8 @@ pub(crate) fn run(repo: &Repo, rest: &[String]) -> Result<(), String> {
     let garage = server::start_garage(repo)?;
     let moto = server::start(repo, Choice::Moto, &venv)?;
 
-    if options.quick {
-        println!("--quick: criterion benches skipped");
-    } else {
-        let mut command = process::cargo(repo);
-        command.args(["bench", "-p", "s3kv-benches"]);
-        if !options.criterion.is_empty() {
-            command.arg("--").args(options.criterion);
-        }
-        process::run(&mut command)?;
-    }
-
+    // The comparison runs first: it is what the servers were started for, and its figures
+    // should not wait on criterion, whose run takes several minutes.
     let mut command = venv.command("python");
     command.current_dir(repo.root()).arg(COMPARE_SCRIPT).args(["--backends", "garage,fs"]);
     if options.quick {
@@ -85,12 +78,32 @@ pub(crate) fn run(repo: &Repo, rest: &[String]) -> Result<(), String> {
     }
     moto.settings().apply(&mut command);
     garage.settings().apply_garage(&mut command);
-    process::run(&mut command)?;
+    let compared = process::run(&mut command);
+
+    let criterion = if options.quick {
+        println!("--quick: criterion benches skipped");
+        Ok(())
+    } else {
+        let mut command = process::cargo(repo);
+        command.args(["bench", "-p", "s3kv-benches"]);
+        if !options.criterion.is_empty() {
+            command.arg("--").args(options.criterion);
+        }
+        process::run(&mut command)
+    };
 
     drop(moto);
     drop(garage);
-    println!("xtask bench: done; figures in target/bench-compare/results.md");
-    Ok(())
+    match (compared, criterion) {
+        (Ok(()), Ok(())) => {
+            println!(
+                "xtask bench: done; the comparison's report is target/bench-compare/results.md"
+            );
+            Ok(())
+        }
+        (Err(error), Ok(())) | (Ok(()), Err(error)) => Err(error),
+        (Err(compare), Err(criterion)) => Err(format!("{compare}; {criterion}")),
+    }
 }
 
 /// Installs the comparison's packages; pip returns at once when they are already there.
