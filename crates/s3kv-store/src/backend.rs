@@ -3,12 +3,21 @@
 //! The facade depends on this trait alone, so a new kind of storage is one new implementation,
 //! tested by running the crate's behaviour suite against it.
 
+use std::ops::Range;
 use std::time::SystemTime;
 
-use bytes::Bytes;
-use futures::stream::BoxStream;
+use bytes::{Bytes, BytesMut};
+use futures::stream::{self, BoxStream, StreamExt};
 
-use crate::Error;
+use crate::{Error, ErrorKind};
+
+/// A stream of the pieces of a value, as [`Backend::put_stream`] takes it.
+///
+/// The pieces may have any sizes; an error ends the upload, which is then abandoned.
+pub type BodyStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// A stream of the pieces of a stored value, as [`Backend::get_stream`] gives it.
+pub type ValueStream = BoxStream<'static, Result<Bytes, Error>>;
 
 /// What is known about a stored object without reading it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,4 +156,167 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// The prefix is a plain string prefix: `a/b` finds `a/b`, `a/bc` and `a/b/c`. Directories
     /// are never returned. The order is unspecified.
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<Entry, Error>>;
+
+    /// Reads an object unless it still has the entity tag `etag` (quoted or bare).
+    ///
+    /// `Ok(None)` means "not modified": the stored object has that tag, and no body was
+    /// transferred where the backend can avoid it (on S3 this is one `GET` with
+    /// `If-None-Match` answered `304`). `Ok(Some(object))` carries the current value and the
+    /// entity tag of that same value. An empty tag matches nothing.
+    ///
+    /// The default sends a `head`, compares the tags and then a `get`; a write in between
+    /// makes it return the newer object, never a mix.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] when nothing is stored at the path.
+    async fn get_if_none_match(&self, path: &str, etag: &str) -> Result<Option<Object>, Error> {
+        let meta = self.head(path).await?;
+        if meta.etag.as_deref().is_some_and(|stored| same_etag(etag, stored)) {
+            return Ok(None);
+        }
+        let object = self.get(path).await?;
+        if object.meta.etag.as_deref().is_some_and(|stored| same_etag(etag, stored)) {
+            return Ok(None);
+        }
+        Ok(Some(object))
+    }
+
+    /// Reads the bytes of an object in `range`, clamped at the end of the object.
+    ///
+    /// A range that overlaps the end returns the bytes up to the end; a range that starts at or
+    /// past the end, or is empty (`start >= end`), returns no bytes. Either way the object must
+    /// exist. Where [`Capabilities::ranged_read`] holds, the rest of the object is not fetched;
+    /// the default reads the whole object and slices it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] when nothing is stored at the path.
+    async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, Error> {
+        let bytes = self.get(path).await?.bytes;
+        Ok(slice_clamped(&bytes, &range))
+    }
+
+    /// Removes every object in `paths`; missing objects are not errors.
+    ///
+    /// Every path is checked before anything is removed, where the backend checks paths. The
+    /// S3 backend sends one multi-object delete per 1000 paths; the default removes one object
+    /// after another. When it fails, some of the objects may already be gone.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidPath`] for a malformed path (then nothing was removed), and failures
+    /// of the backend itself.
+    async fn delete_many(&self, paths: &[String]) -> Result<(), Error> {
+        for path in paths {
+            self.delete(path).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores a value that arrives as a stream of pieces, replacing any object as `mode` allows.
+    ///
+    /// Where [`Capabilities::multipart`] holds, the value goes up in equal parts, several at a
+    /// time, so memory stays bounded by part size times concurrency whatever the value's size;
+    /// when anything fails (the body, the server, the condition) the upload is aborted and no
+    /// part is left behind. The default collects the whole body in memory and calls
+    /// [`Backend::put`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Backend::put`]; a body that yields an error gives [`ErrorKind::Other`] with that
+    /// error as the source, and nothing is stored.
+    async fn put_stream(
+        &self,
+        path: &str,
+        body: BodyStream,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, Error> {
+        let bytes = collect_body(body, "put_stream", path, &self.describe()).await?;
+        self.put(path, bytes, mode).await
+    }
+
+    /// Reads an object as a stream of pieces, with the metadata of the version it reads.
+    ///
+    /// Where [`Capabilities::multipart`] holds, parts are fetched by concurrent ranged reads,
+    /// each pinned to the version seen first: if the object is replaced meanwhile, the stream
+    /// ends with [`ErrorKind::ConditionFailed`] rather than mixing two values. The default
+    /// reads the whole object and yields it as one piece.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] when nothing is stored at the path; errors while streaming come
+    /// as items of the stream.
+    async fn get_stream(&self, path: &str) -> Result<(ObjectMeta, ValueStream), Error> {
+        let Object { bytes, meta } = self.get(path).await?;
+        Ok((meta, stream::once(async move { Ok(bytes) }).boxed()))
+    }
+}
+
+/// Whether two entity tags name the same version, each quoted, bare or weak; empty matches none.
+pub(crate) fn same_etag(given: &str, stored: &str) -> bool {
+    let bare = |etag: &str| {
+        let etag = etag.trim();
+        etag.strip_prefix("W/").unwrap_or(etag).trim_matches('"').to_owned()
+    };
+    let given = bare(given);
+    !given.is_empty() && given == bare(stored)
+}
+
+/// The bytes of `range` within `bytes`, clamped at the end; empty when the range is.
+pub(crate) fn slice_clamped(bytes: &Bytes, range: &Range<u64>) -> Bytes {
+    let length = bytes.len();
+    let clamp = |offset: u64| usize::try_from(offset).map_or(length, |offset| offset.min(length));
+    let (start, end) = (clamp(range.start), clamp(range.end));
+    if start >= end { Bytes::new() } else { bytes.slice(start..end) }
+}
+
+/// Collects a body stream into one buffer; a failed piece becomes an [`ErrorKind::Other`].
+pub(crate) async fn collect_body(
+    mut body: BodyStream,
+    operation: &'static str,
+    path: &str,
+    backend: &str,
+) -> Result<Bytes, Error> {
+    let mut collected = BytesMut::new();
+    while let Some(piece) = body.next().await {
+        let piece = piece.map_err(|error| body_error(error, operation, path, backend))?;
+        collected.extend_from_slice(&piece);
+    }
+    Ok(collected.freeze())
+}
+
+/// The error of a body that failed while it was being stored.
+pub(crate) fn body_error(
+    error: std::io::Error,
+    operation: &'static str,
+    path: &str,
+    backend: &str,
+) -> Error {
+    let message = "the value's body failed while it was read; nothing was stored";
+    Error::new(ErrorKind::Other, operation, path, backend, message).with_source(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_clamped_at_the_end() {
+        let bytes = Bytes::from_static(b"0123456789");
+        assert_eq!(&slice_clamped(&bytes, &(2..5))[..], b"234");
+        assert_eq!(&slice_clamped(&bytes, &(8..20))[..], b"89");
+        assert!(slice_clamped(&bytes, &(10..20)).is_empty());
+        assert!(slice_clamped(&bytes, &(4..4)).is_empty());
+        assert!(slice_clamped(&bytes, &Range { start: 6, end: 2 }).is_empty());
+        assert_eq!(&slice_clamped(&bytes, &(0..u64::MAX))[..], b"0123456789");
+    }
+
+    #[test]
+    fn etags_match_quoted_bare_or_weak_but_never_empty() {
+        assert!(same_etag("\"a\"", "a"));
+        assert!(same_etag("W/\"a\"", "\"a\""));
+        assert!(!same_etag("\"b\"", "\"a\""));
+        assert!(!same_etag("", "\"\""));
+    }
 }

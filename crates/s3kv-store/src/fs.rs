@@ -95,6 +95,8 @@ fn fs_capabilities(root_bytes: usize) -> Capabilities {
     capabilities.max_component_bytes = Some(MAX_NAME_BYTES - TEMPORARY_SUFFIX_BYTES);
     capabilities.conditional_create = true;
     capabilities.compare_and_swap = true;
+    // A range is read from the file alone; streamed writes go to one temporary file, not parts.
+    capabilities.ranged_read = true;
     capabilities
 }
 

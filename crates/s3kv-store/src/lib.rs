@@ -36,7 +36,9 @@ mod path;
 #[cfg(feature = "s3")]
 mod s3;
 
-pub use crate::backend::{Backend, Capabilities, Entry, Object, ObjectMeta, PutMode};
+pub use crate::backend::{
+    Backend, BodyStream, Capabilities, Entry, Object, ObjectMeta, PutMode, ValueStream,
+};
 pub use crate::error::{Error, ErrorKind};
 #[cfg(feature = "fs")]
 pub use crate::fs::{FsSettings, fs};

@@ -36,6 +36,8 @@ pub fn memory() -> Result<Arc<dyn Backend>, Error> {
     let mut capabilities = Capabilities::new(MAX_PATH_BYTES);
     capabilities.conditional_create = true;
     capabilities.compare_and_swap = true;
+    // Values are in memory already: a range is a slice of the stored value, nothing is copied.
+    capabilities.ranged_read = true;
 
     let local = Local::Memory(tokio::sync::Mutex::new(()));
     let backend =

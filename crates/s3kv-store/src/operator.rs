@@ -21,9 +21,16 @@ use crate::error::{Access, from_opendal};
 #[cfg(any(feature = "memory", feature = "fs"))]
 use crate::path::folder_of;
 use crate::path::{check_object_path, check_prefix, is_under};
-use crate::{Backend, Capabilities, Entry, Error, ErrorKind, Object, ObjectMeta, PutMode};
+use crate::{
+    Backend, BodyStream, Capabilities, Entry, Error, ErrorKind, Object, ObjectMeta, PutMode,
+    ValueStream,
+};
 
 mod local;
+mod transfer;
+
+use self::transfer::Condition;
+pub(crate) use self::transfer::Transfer;
 
 /// Which `OpenDAL` service an [`OpendalBackend`] wraps, where their behaviour differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +60,8 @@ pub(crate) struct OpendalBackend {
     local: Option<Local>,
     /// What the probe found about the server's conditional writes, once it has run (S3 only).
     conditions: OnceCell<Conditions>,
+    /// Part size and parts in flight of streamed transfers.
+    transfer: Transfer,
 }
 
 /// Whether a server honoured the conditions of the probe's writes.
@@ -79,7 +88,15 @@ impl OpendalBackend {
             reserved,
             local,
             conditions: OnceCell::new(),
+            transfer: Transfer::DEFAULT,
         }
+    }
+
+    /// Sets how streamed transfers split values.
+    #[cfg(feature = "s3")]
+    pub(crate) fn with_transfer(mut self, transfer: Transfer) -> Self {
+        self.transfer = transfer;
+        self
     }
 
     fn check_path(&self, path: &str, operation: &'static str) -> Result<(), Error> {
@@ -136,28 +153,11 @@ impl OpendalBackend {
         }
 
         let size = bytes.len() as u64;
-        let written = match mode {
-            PutMode::Overwrite => self.operator.write_with(path, bytes).await,
-            PutMode::IfAbsent => {
-                if !self.conditions("put", path).await?.create {
-                    return Err(self.error(ErrorKind::Unsupported, "put", path, IGNORED_CREATE));
-                }
-                self.operator.write_with(path, bytes).if_not_exists(true).await
-            }
-            PutMode::IfMatch(etag) => {
-                if !self.conditions("put", path).await?.swap {
-                    return Err(self.error(ErrorKind::Unsupported, "put", path, IGNORED_SWAP));
-                }
-                let Some(etag) = quoted_etag(&etag) else {
-                    return Err(self.error(
-                        ErrorKind::ConditionFailed,
-                        "put",
-                        path,
-                        "an empty entity tag matches no object",
-                    ));
-                };
-                self.operator.write_with(path, bytes).if_match(&etag).await
-            }
+        let write = self.operator.write_with(path, bytes);
+        let written = match self.condition_of(mode, "put", path).await? {
+            Condition::None => write.await,
+            Condition::Absent => write.if_not_exists(true).await,
+            Condition::Match(etag) => write.if_match(&etag).await,
         };
 
         let metadata = written.map_err(|e| self.wrap(e, "put", Access::Write, path))?;
@@ -511,6 +511,62 @@ impl Backend for OpendalBackend {
         }
         .await;
         trace_operation("delete", path, None, started, &result);
+        result
+    }
+
+    #[tracing::instrument(skip_all, fields(backend = %self.description, path = %path))]
+    async fn get_if_none_match(&self, path: &str, etag: &str) -> Result<Option<Object>, Error> {
+        let started = Instant::now();
+        let result = self.read_if_none_match(path, etag).await;
+        let size = match &result {
+            Ok(Some(object)) => Some(object.meta.size),
+            Ok(None) => Some(0),
+            Err(_) => None,
+        };
+        trace_operation("get_if_none_match", path, size, started, &result);
+        result
+    }
+
+    #[tracing::instrument(skip_all, fields(backend = %self.description, path = %path))]
+    async fn get_range(&self, path: &str, range: std::ops::Range<u64>) -> Result<Bytes, Error> {
+        let started = Instant::now();
+        let result = self.read_range(path, range).await;
+        let size = result.as_ref().ok().map(|bytes| bytes.len() as u64);
+        trace_operation("get_range", path, size, started, &result);
+        result
+    }
+
+    #[tracing::instrument(skip_all, fields(backend = %self.description, count = paths.len()))]
+    async fn delete_many(&self, paths: &[String]) -> Result<(), Error> {
+        let started = Instant::now();
+        let result = self.delete_paths(paths).await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let outcome = result.as_ref().err().map_or("ok", |error| error.kind().as_str());
+        let count = paths.len();
+        tracing::debug!(operation = "delete_many", count, elapsed_ms, outcome, "backend operation");
+        result
+    }
+
+    #[tracing::instrument(skip_all, fields(backend = %self.description, path = %path))]
+    async fn put_stream(
+        &self,
+        path: &str,
+        body: BodyStream,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, Error> {
+        let started = Instant::now();
+        let result = self.write_stream(path, body, mode).await;
+        let size = result.as_ref().ok().map(|meta| meta.size);
+        trace_operation("put_stream", path, size, started, &result);
+        result
+    }
+
+    #[tracing::instrument(skip_all, fields(backend = %self.description, path = %path))]
+    async fn get_stream(&self, path: &str) -> Result<(ObjectMeta, ValueStream), Error> {
+        let started = Instant::now();
+        let result = self.read_stream(path).await;
+        let size = result.as_ref().ok().map(|(meta, _)| meta.size);
+        trace_operation("get_stream", path, size, started, &result);
         result
     }
 

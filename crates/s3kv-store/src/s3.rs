@@ -18,7 +18,7 @@ use opendal::services::S3;
 use opendal::{HttpTransporter, Operator};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
-use crate::operator::{Flavor, OpendalBackend, PROBE_FOLDER};
+use crate::operator::{Flavor, OpendalBackend, PROBE_FOLDER, Transfer};
 use crate::{Backend, Capabilities, Error, ErrorKind};
 
 /// Longest object key S3 accepts, in bytes, the root prefix included.
@@ -85,6 +85,13 @@ pub struct S3Settings {
     pub retries: u32,
     /// Most requests in flight at once.
     pub max_in_flight: usize,
+    /// Size of each part of a streamed upload, and of each ranged read of a streamed download,
+    /// in bytes: from 5 MiB to 5 GiB, as S3 allows.
+    ///
+    /// A streamed transfer holds about `part_size * (transfer_concurrency + 1)` bytes at once.
+    pub part_size: usize,
+    /// How many parts of one streamed upload or download are in flight at once: 1 to 64.
+    pub transfer_concurrency: usize,
 }
 
 impl S3Settings {
@@ -96,6 +103,16 @@ impl S3Settings {
     pub const DEFAULT_RETRIES: u32 = 3;
     /// Default for [`S3Settings::max_in_flight`].
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+    /// Default for [`S3Settings::part_size`]: 8 MiB.
+    pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
+    /// Smallest [`S3Settings::part_size`]: S3 refuses smaller parts except the last one.
+    pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+    /// Largest [`S3Settings::part_size`]: S3's limit for one part, 5 GiB.
+    pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+    /// Default for [`S3Settings::transfer_concurrency`].
+    pub const DEFAULT_TRANSFER_CONCURRENCY: usize = 4;
+    /// Largest [`S3Settings::transfer_concurrency`].
+    pub const MAX_TRANSFER_CONCURRENCY: usize = 64;
 
     /// Settings for `bucket` on AWS with ambient credentials and the defaults above.
     pub fn new(bucket: impl Into<String>) -> Self {
@@ -112,6 +129,8 @@ impl S3Settings {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             retries: Self::DEFAULT_RETRIES,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            part_size: Self::DEFAULT_PART_SIZE,
+            transfer_concurrency: Self::DEFAULT_TRANSFER_CONCURRENCY,
         }
     }
 }
@@ -132,6 +151,8 @@ impl fmt::Debug for S3Settings {
             .field("connect_timeout", &self.connect_timeout)
             .field("retries", &self.retries)
             .field("max_in_flight", &self.max_in_flight)
+            .field("part_size", &self.part_size)
+            .field("transfer_concurrency", &self.transfer_concurrency)
             .finish()
     }
 }
@@ -222,9 +243,8 @@ pub fn s3(settings: S3Settings) -> Result<Arc<dyn Backend>, Error> {
     // them (in `check`, or before the first conditional write) and reports what it found.
     capabilities.conditional_create = capability.write_with_if_not_exists;
     capabilities.compare_and_swap = capability.write_with_if_match;
-    // TODO: the trait has no ranged read and no streaming put yet, so `ranged_read` and
-    // `multipart` stay false although S3 can do both; every value is read and written whole,
-    // in one request, which bounds values by memory and by the 5 GiB PutObject limit.
+    capabilities.ranged_read = true;
+    capabilities.multipart = capability.write_can_multi;
 
     let backend = OpendalBackend::new(
         operator,
@@ -233,7 +253,11 @@ pub fn s3(settings: S3Settings) -> Result<Arc<dyn Backend>, Error> {
         capabilities,
         Some(PROBE_FOLDER),
         None,
-    );
+    )
+    .with_transfer(Transfer {
+        part_size: settings.part_size,
+        concurrency: settings.transfer_concurrency,
+    });
     Ok(Arc::new(backend))
 }
 
@@ -286,6 +310,22 @@ fn plan(settings: &S3Settings, env: impl Fn(&str) -> Option<String>) -> Result<P
     }
     if settings.max_in_flight == 0 {
         return invalid("at least one request must be allowed in flight".to_owned());
+    }
+    let part_size = u64::try_from(settings.part_size).unwrap_or(u64::MAX);
+    if settings.part_size < S3Settings::MIN_PART_SIZE || part_size > S3Settings::MAX_PART_SIZE {
+        return invalid(format!(
+            "the part size is {} bytes; S3 allows from {} (5 MiB) to {} (5 GiB)",
+            settings.part_size,
+            S3Settings::MIN_PART_SIZE,
+            S3Settings::MAX_PART_SIZE
+        ));
+    }
+    if !(1..=S3Settings::MAX_TRANSFER_CONCURRENCY).contains(&settings.transfer_concurrency) {
+        return invalid(format!(
+            "the transfer concurrency is {}; it must be from 1 to {}",
+            settings.transfer_concurrency,
+            S3Settings::MAX_TRANSFER_CONCURRENCY
+        ));
     }
 
     let virtual_host = match settings.addressing {

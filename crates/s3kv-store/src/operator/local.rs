@@ -27,22 +27,22 @@ pub(crate) enum Local {
 
 /// The entity tag of a value: the 128-bit XXH3 hash of its bytes, quoted as HTTP has it.
 pub(crate) fn etag_of(bytes: &[u8]) -> String {
-    format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(bytes))
+    etag_of_hash(xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+/// The entity tag of a value whose XXH3-128 hash is already known, as when it was streamed.
+pub(crate) fn etag_of_hash(hash: u128) -> String {
+    format!("\"{hash:032x}\"")
 }
 
 #[cfg(any(feature = "memory", feature = "fs"))]
-/// Whether a caller's entity tag names the same version as a stored one, quoted or bare.
-pub(crate) fn same_etag(given: &str, stored: &str) -> bool {
-    let bare = |etag: &str| {
-        let etag = etag.trim();
-        etag.strip_prefix("W/").unwrap_or(etag).trim_matches('"').to_owned()
-    };
-    let given = bare(given);
-    !given.is_empty() && given == bare(stored)
-}
+pub(crate) use crate::backend::same_etag;
 
 #[cfg(feature = "fs")]
-pub(crate) use self::folder::{LocalError, delete_file, read_file, write_file};
+pub(crate) use self::folder::{
+    LocalError, Staged, delete_file, delete_files, open_pinned, read_block, read_file, read_range,
+    write_file,
+};
 
 #[cfg(feature = "fs")]
 mod folder;
@@ -56,6 +56,16 @@ mod tests {
         assert_eq!(etag_of(b"a"), etag_of(b"a"));
         assert_ne!(etag_of(b"a"), etag_of(b"b"));
         assert_eq!(etag_of(b"").len(), 34);
+    }
+
+    #[test]
+    fn streamed_hash_gives_the_same_etag_as_the_whole_value() {
+        let value: Vec<u8> = (0..100_000u32).map(|i| u8::try_from(i % 251).unwrap_or(0)).collect();
+        let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+        for piece in value.chunks(7919) {
+            hasher.update(piece);
+        }
+        assert_eq!(etag_of_hash(hasher.digest128()), etag_of(&value));
     }
 
     #[cfg(any(feature = "memory", feature = "fs"))]

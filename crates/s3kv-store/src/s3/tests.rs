@@ -116,6 +116,15 @@ fn empty_bucket_malformed_root_and_zero_limits_are_invalid_config() {
     let mut settings = local("b");
     settings.timeout = Duration::ZERO;
     cases.push(settings);
+    let mut settings = local("b");
+    settings.part_size = S3Settings::MIN_PART_SIZE - 1;
+    cases.push(settings);
+    let mut settings = local("b");
+    settings.transfer_concurrency = 0;
+    cases.push(settings);
+    let mut settings = local("b");
+    settings.transfer_concurrency = S3Settings::MAX_TRANSFER_CONCURRENCY + 1;
+    cases.push(settings);
     for settings in cases {
         let kind = plan(&settings, no_env).err().map(|e| e.kind());
         assert_eq!(kind, Some(ErrorKind::InvalidConfig), "{settings:?}");
@@ -129,4 +138,28 @@ fn backend_limits_keys_to_1024_bytes_minus_the_root() {
     let backend = s3(settings).ok();
     let limit = backend.map(|b| b.capabilities().max_path_bytes);
     assert_eq!(limit, Some(1024 - "apps/".len()));
+}
+
+#[test]
+fn part_size_and_concurrency_limits_are_inclusive_and_named_in_the_error() {
+    let mut settings = local("b");
+    settings.part_size = S3Settings::MIN_PART_SIZE;
+    settings.transfer_concurrency = S3Settings::MAX_TRANSFER_CONCURRENCY;
+    assert!(plan(&settings, no_env).is_ok());
+    settings.transfer_concurrency = 1;
+    assert!(plan(&settings, no_env).is_ok());
+
+    settings.part_size = 1024;
+    let error = plan(&settings, no_env).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("5 MiB") && error.contains("5 GiB"), "{error}");
+    settings.part_size = S3Settings::DEFAULT_PART_SIZE;
+    settings.transfer_concurrency = 65;
+    let error = plan(&settings, no_env).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("from 1 to 64"), "{error}");
+}
+
+#[test]
+fn s3_reads_ranges_and_uploads_in_parts() {
+    let capabilities = s3(local("b")).ok().map(|b| b.capabilities());
+    assert_eq!(capabilities.as_ref().map(|c| (c.ranged_read, c.multipart)), Some((true, true)));
 }

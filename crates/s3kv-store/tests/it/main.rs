@@ -59,6 +59,16 @@ macro_rules! behaviour_suite {
             case!(folder_of_an_object_is_not_an_object);
             case!(malformed_paths_are_invalid_path);
             case!(path_at_the_length_limit_round_trips_and_one_byte_more_is_invalid);
+            case!(get_if_none_match_is_none_until_the_value_changes);
+            case!(get_if_none_match_of_a_missing_key_is_not_found);
+            case!(get_range_is_clamped_at_the_end_and_empty_past_it);
+            case!(delete_many_removes_existing_keys_and_ignores_missing_ones);
+            case!(delete_many_with_a_malformed_path_removes_nothing);
+            case!(put_stream_and_get_stream_round_trip_a_large_value);
+            case!(put_stream_of_small_and_empty_values_round_trips);
+            case!(put_stream_whose_body_fails_stores_nothing);
+            case!(put_stream_follows_the_conditional_capabilities);
+            case!(get_stream_never_mixes_two_values);
         }
     };
 }

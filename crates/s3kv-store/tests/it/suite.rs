@@ -380,3 +380,253 @@ fn path_of_length(length: usize, part: usize) -> String {
         path.push('/');
     }
 }
+
+pub(crate) async fn get_if_none_match_is_none_until_the_value_changes(f: &Fixture) {
+    let b = &f.backend;
+    let first = b.put("cached", Bytes::from_static(b"one"), PutMode::Overwrite).await.expect("put");
+    let etag = first.etag.expect("every backend here reports entity tags");
+
+    let unchanged = b.get_if_none_match("cached", &etag).await.expect("conditional get");
+    assert_eq!(unchanged, None, "an unchanged object is not sent again");
+    let bare = etag.trim_matches('"');
+    assert_eq!(b.get_if_none_match("cached", bare).await.expect("bare tag"), None);
+
+    let second =
+        b.put("cached", Bytes::from_static(b"two!"), PutMode::Overwrite).await.expect("put");
+    let changed = b.get_if_none_match("cached", &etag).await.expect("conditional get");
+    let changed = changed.expect("a changed object is sent");
+    assert_eq!(&changed.bytes[..], b"two!");
+    assert_eq!(changed.meta.size, 4);
+    assert_eq!(changed.meta.etag, second.etag, "the tag is the new value's");
+    assert_ne!(changed.meta.etag.as_deref(), Some(etag.as_str()));
+
+    let empty = b.get_if_none_match("cached", "").await.expect("an empty tag matches nothing");
+    assert_eq!(empty.map(|object| object.bytes), Some(Bytes::from_static(b"two!")));
+}
+
+pub(crate) async fn get_if_none_match_of_a_missing_key_is_not_found(f: &Fixture) {
+    let b = &f.backend;
+    let result = b.get_if_none_match("missing/key", "\"0123\"").await;
+    assert_eq!(kind_of(result), Some(ErrorKind::NotFound));
+    let result = b.get_if_none_match("a//b", "\"0123\"").await;
+    assert_eq!(kind_of(result), Some(ErrorKind::InvalidPath));
+}
+
+pub(crate) async fn get_range_is_clamped_at_the_end_and_empty_past_it(f: &Fixture) {
+    let b = &f.backend;
+    let value: Bytes = (0..=255u8).cycle().take(1000).collect::<Vec<u8>>().into();
+    b.put("ranged", value.clone(), PutMode::Overwrite).await.expect("put");
+
+    let inside = b.get_range("ranged", 10..20).await.expect("inside");
+    assert_eq!(inside, value.slice(10..20));
+    let whole = b.get_range("ranged", 0..1000).await.expect("whole");
+    assert_eq!(whole, value);
+    let overlapping = b.get_range("ranged", 990..2000).await.expect("overlapping the end");
+    assert_eq!(overlapping, value.slice(990..));
+    let open_ended = b.get_range("ranged", 500..u64::MAX).await.expect("to the end");
+    assert_eq!(open_ended, value.slice(500..));
+
+    assert!(b.get_range("ranged", 5..5).await.expect("empty").is_empty());
+    assert!(b.get_range("ranged", 1000..1010).await.expect("at the end").is_empty());
+    assert!(b.get_range("ranged", 4000..5000).await.expect("past the end").is_empty());
+
+    assert_eq!(kind_of(b.get_range("missing", 0..10).await), Some(ErrorKind::NotFound));
+    assert_eq!(kind_of(b.get_range("missing", 3..3).await), Some(ErrorKind::NotFound));
+    assert_eq!(kind_of(b.get_range("/bad", 0..1).await), Some(ErrorKind::InvalidPath));
+}
+
+pub(crate) async fn delete_many_removes_existing_keys_and_ignores_missing_ones(f: &Fixture) {
+    let b = &f.backend;
+    let existing: Vec<String> = (0..30).map(|i| format!("batch/{i:02}")).collect();
+    for path in &existing {
+        b.put(path, Bytes::from(path.clone()), PutMode::Overwrite).await.expect("put");
+    }
+    b.put("kept", Bytes::from_static(b"k"), PutMode::Overwrite).await.expect("put");
+
+    let mut batch = existing.clone();
+    batch.extend((0..10).map(|i| format!("batch/missing-{i}")));
+    batch.push(existing[0].clone());
+    b.delete_many(&batch).await.expect("delete many");
+    assert_eq!(listed(b.as_ref(), "").await, paths(&["kept"]));
+
+    b.delete_many(&batch).await.expect("deleting them again");
+    b.delete_many(&[]).await.expect("deleting nothing");
+}
+
+pub(crate) async fn delete_many_with_a_malformed_path_removes_nothing(f: &Fixture) {
+    let b = &f.backend;
+    b.put("a", Bytes::from_static(b"a"), PutMode::Overwrite).await.expect("put");
+    let batch = vec!["a".to_owned(), "b//c".to_owned()];
+    let error = b.delete_many(&batch).await.expect_err("a malformed path");
+    assert_eq!(error.kind(), ErrorKind::InvalidPath);
+    assert_eq!(error.path(), "b//c");
+    assert_eq!(listed(b.as_ref(), "").await, paths(&["a"]));
+}
+
+/// Size of the streamed values: several parts at the smallest S3 part size, and not a multiple
+/// of any block size.
+const STREAMED_BYTES: usize = 40 * 1024 * 1024 + 12_345;
+
+/// A value whose bytes all differ from their neighbours' at any part boundary.
+fn streamed_value(seed: u64) -> Bytes {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut value = Vec::with_capacity(STREAMED_BYTES);
+    while value.len() < STREAMED_BYTES {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        value.extend_from_slice(&state.to_le_bytes());
+    }
+    value.truncate(STREAMED_BYTES);
+    value.into()
+}
+
+/// The value as a body of uneven pieces, from one byte to a few MiB.
+fn uneven_body(value: &Bytes) -> s3kv_store::BodyStream {
+    let sizes = [1, 7, 65_536, 3 * 1024 * 1024 + 5, 999, 1024 * 1024];
+    let mut pieces = Vec::new();
+    let mut offset = 0;
+    for size in sizes.iter().cycle() {
+        if offset >= value.len() {
+            break;
+        }
+        let end = (offset + size).min(value.len());
+        pieces.push(Ok(value.slice(offset..end)));
+        offset = end;
+    }
+    stream::iter(pieces).boxed()
+}
+
+/// Reads a whole stream into memory.
+async fn read_all(b: &dyn s3kv_store::Backend, path: &str) -> (s3kv_store::ObjectMeta, Bytes) {
+    let (meta, mut pieces) = b.get_stream(path).await.expect("get stream");
+    let mut collected = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
+    while let Some(piece) = pieces.next().await {
+        collected.extend_from_slice(&piece.expect("a piece"));
+    }
+    (meta, collected.into())
+}
+
+pub(crate) async fn put_stream_and_get_stream_round_trip_a_large_value(f: &Fixture) {
+    let b = &f.backend;
+    let value = streamed_value(1);
+    let put = b.put_stream("large", uneven_body(&value), PutMode::Overwrite).await.expect("put");
+    assert_eq!(put.size, value.len() as u64);
+
+    let head = b.head("large").await.expect("head");
+    assert_eq!(head.size, value.len() as u64);
+    assert_eq!(head.etag, put.etag, "put_stream reports the stored object's tag");
+
+    let (meta, read) = read_all(b.as_ref(), "large").await;
+    assert_eq!(meta.size, value.len() as u64);
+    assert_eq!(meta.etag, head.etag);
+    assert!(read == value, "the streamed value reads back byte for byte");
+
+    let middle = b.get_range("large", 20_000_000..20_000_100).await.expect("range");
+    assert_eq!(middle, value.slice(20_000_000..20_000_100));
+    assert_eq!(b.get_if_none_match("large", &meta.etag.unwrap_or_default()).await.ok(), Some(None));
+}
+
+pub(crate) async fn put_stream_of_small_and_empty_values_round_trips(f: &Fixture) {
+    let b = &f.backend;
+    let small = stream::iter([Ok(Bytes::from_static(b"sm")), Ok(Bytes::from_static(b"all"))]);
+    b.put_stream("small", small.boxed(), PutMode::Overwrite).await.expect("put");
+    assert_eq!(&b.get("small").await.expect("get").bytes[..], b"small");
+    let (_, read) = read_all(b.as_ref(), "small").await;
+    assert_eq!(&read[..], b"small");
+
+    let put = b.put_stream("nothing", stream::empty().boxed(), PutMode::Overwrite).await;
+    assert_eq!(put.expect("put of nothing").size, 0);
+    let (meta, read) = read_all(b.as_ref(), "nothing").await;
+    assert_eq!((meta.size, read.len()), (0, 0));
+
+    assert_eq!(kind_of(b.get_stream("missing").await), Some(ErrorKind::NotFound));
+    let bad = b.put_stream("a//b", stream::empty().boxed(), PutMode::Overwrite).await;
+    assert_eq!(kind_of(bad), Some(ErrorKind::InvalidPath));
+}
+
+pub(crate) async fn put_stream_whose_body_fails_stores_nothing(f: &Fixture) {
+    let b = &f.backend;
+    let value = streamed_value(2);
+    let failing = uneven_body(&value.slice(..24 * 1024 * 1024))
+        .chain(stream::once(async { Err(std::io::Error::other("the source broke")) }))
+        .boxed();
+    let error = b.put_stream("broken", failing, PutMode::Overwrite).await.expect_err("body fails");
+    assert_eq!(error.kind(), ErrorKind::Other, "{error}");
+    assert_eq!(kind_of(b.head("broken").await), Some(ErrorKind::NotFound));
+    assert!(listed(b.as_ref(), "").await.is_empty(), "nothing was stored");
+
+    // An old value stays as it was.
+    b.put("kept", Bytes::from_static(b"old"), PutMode::Overwrite).await.expect("put");
+    let failing = stream::iter([Ok(Bytes::from_static(b"new")), Err(std::io::Error::other("x"))]);
+    let result = b.put_stream("kept", failing.boxed(), PutMode::Overwrite).await;
+    assert_eq!(kind_of(result), Some(ErrorKind::Other));
+    assert_eq!(&b.get("kept").await.expect("get").bytes[..], b"old");
+}
+
+pub(crate) async fn put_stream_follows_the_conditional_capabilities(f: &Fixture) {
+    let b = &f.backend;
+    let capabilities = b.capabilities();
+    let first =
+        b.put("taken", Bytes::from_static(b"first"), PutMode::Overwrite).await.expect("put");
+    let body = || uneven_body(&Bytes::from_static(b"second value"));
+
+    let create = b.put_stream("taken", body(), PutMode::IfAbsent).await;
+    let expected = if capabilities.conditional_create {
+        ErrorKind::ConditionFailed
+    } else {
+        ErrorKind::Unsupported
+    };
+    assert_eq!(kind_of(create), Some(expected));
+    assert_eq!(&b.get("taken").await.expect("get").bytes[..], b"first");
+
+    let etag = first.etag.expect("an entity tag");
+    let swap = b.put_stream("taken", body(), PutMode::IfMatch(etag.clone())).await;
+    if !capabilities.compare_and_swap {
+        assert_eq!(kind_of(swap), Some(ErrorKind::Unsupported));
+        assert_eq!(&b.get("taken").await.expect("get").bytes[..], b"first");
+        return;
+    }
+    let swapped = swap.expect("swap with the current tag");
+    assert_eq!(&b.get("taken").await.expect("get").bytes[..], b"second value");
+    let stale = b.put_stream("taken", body(), PutMode::IfMatch(etag)).await;
+    assert_eq!(kind_of(stale), Some(ErrorKind::ConditionFailed));
+    assert_eq!(b.head("taken").await.expect("head").etag, swapped.etag);
+
+    if capabilities.conditional_create {
+        b.put_stream("fresh", body(), PutMode::IfAbsent).await.expect("create");
+        assert_eq!(&b.get("fresh").await.expect("get").bytes[..], b"second value");
+    }
+}
+
+pub(crate) async fn get_stream_never_mixes_two_values(f: &Fixture) {
+    let b = &f.backend;
+    let old = streamed_value(3);
+    let new = streamed_value(4);
+    b.put_stream("moving", uneven_body(&old), PutMode::Overwrite).await.expect("put");
+
+    let (meta, mut pieces) = b.get_stream("moving").await.expect("get stream");
+    let mut read = Vec::new();
+    let first = pieces.next().await.expect("a first piece").expect("the first piece reads");
+    read.extend_from_slice(&first);
+    b.put_stream("moving", uneven_body(&new), PutMode::Overwrite).await.expect("overwrite");
+
+    let mut failure = None;
+    while let Some(piece) = pieces.next().await {
+        match piece {
+            Ok(piece) => read.extend_from_slice(&piece),
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    if let Some(error) = failure {
+        assert_eq!(error.kind(), ErrorKind::ConditionFailed, "{error}");
+    } else {
+        assert!(read == old, "a stream that ends well holds the value it started with");
+        assert_eq!(meta.size, old.len() as u64);
+    }
+    let (_, now) = read_all(b.as_ref(), "moving").await;
+    assert!(now == new, "a new stream reads the new value");
+}

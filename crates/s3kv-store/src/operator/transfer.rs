@@ -1,0 +1,484 @@
+//! Conditional and ranged reads, batch deletes, and streamed puts and gets over `OpenDAL`.
+//!
+//! On S3 these map onto what the protocol offers: `If-None-Match` on `GET` (answered `304`
+//! without a body), `Range` on `GET`, `DeleteObjects` with up to 1000 keys, multipart uploads
+//! with equal parts sent several at a time, and ranged reads pinned with `If-Match` to the entity
+//! tag seen first. Memory and fs do the same work locally with the same outcomes.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt};
+
+#[cfg(feature = "fs")]
+use super::blocking;
+use super::{Local, OpendalBackend, meta_of, quoted_etag};
+use crate::backend::{body_error, collect_body, same_etag, slice_clamped};
+use crate::error::Access;
+use crate::{BodyStream, Error, ErrorKind, Object, ObjectMeta, PutMode, ValueStream};
+
+/// How streamed transfers split a value: the size of each part and how many are in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Transfer {
+    /// Bytes per part of an upload and per ranged read of a download.
+    pub(crate) part_size: usize,
+    /// Parts of one transfer in flight at once.
+    pub(crate) concurrency: usize,
+}
+
+impl Transfer {
+    /// What backends without their own settings use: 8 MiB parts, 4 at a time.
+    pub(crate) const DEFAULT: Self = Self { part_size: 8 * 1024 * 1024, concurrency: 4 };
+}
+
+/// Bytes per block when fs streams a file in or out; memory use of a stream is about this.
+#[cfg(feature = "fs")]
+const FS_BLOCK: usize = 1024 * 1024;
+
+/// How often a streamed or ranged get starts again when the object is replaced before its first
+/// bytes arrive; past them a replacement is an error instead.
+const STREAM_ATTEMPTS: usize = 3;
+
+/// What a streamed get reports when the object changed under it.
+const REPLACED: &str = "the object was replaced while it was read; read it again";
+
+/// The condition a write sends to an S3 server.
+pub(super) enum Condition {
+    None,
+    Absent,
+    Match(String),
+}
+
+impl OpendalBackend {
+    /// The condition `mode` asks of an S3 server, or why it cannot be honoured there.
+    pub(super) async fn condition_of(
+        &self,
+        mode: PutMode,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<Condition, Error> {
+        match mode {
+            PutMode::Overwrite => Ok(Condition::None),
+            PutMode::IfAbsent => {
+                if !self.conditions(operation, path).await?.create {
+                    let message = super::IGNORED_CREATE;
+                    return Err(self.error(ErrorKind::Unsupported, operation, path, message));
+                }
+                Ok(Condition::Absent)
+            }
+            PutMode::IfMatch(etag) => {
+                if !self.conditions(operation, path).await?.swap {
+                    let message = super::IGNORED_SWAP;
+                    return Err(self.error(ErrorKind::Unsupported, operation, path, message));
+                }
+                match quoted_etag(&etag) {
+                    Some(etag) => Ok(Condition::Match(etag)),
+                    None => Err(self.error(
+                        ErrorKind::ConditionFailed,
+                        operation,
+                        path,
+                        "an empty entity tag matches no object",
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Reads an object unless it still has `etag`; see [`crate::Backend::get_if_none_match`].
+    pub(super) async fn read_if_none_match(
+        &self,
+        path: &str,
+        etag: &str,
+    ) -> Result<Option<Object>, Error> {
+        const OPERATION: &str = "get_if_none_match";
+        self.check_path(path, OPERATION)?;
+        let unchanged = |object: &Object| {
+            object.meta.etag.as_deref().is_some_and(|stored| same_etag(etag, stored))
+        };
+
+        // Local entity tags are hashes of the value, so the value is read to compare them; the
+        // answer is the same, only the saving of a transfer is not there to make.
+        let quoted = quoted_etag(etag).filter(|_| self.local.is_none());
+        let Some(quoted) = quoted else {
+            let object = self.read_object(path, OPERATION).await?;
+            return Ok((!unchanged(&object)).then_some(object));
+        };
+
+        // One GET: `304` (no body) when unchanged, else the new bytes with the ETag of the same
+        // response, so a write in between can never pair old bytes with a new tag.
+        let wrap = |e| self.wrap(e, OPERATION, Access::Read, path);
+        let reader = self.operator.reader_with(path).if_none_match(&quoted).await.map_err(wrap)?;
+        let bytes = match reader.read(..).await {
+            Ok(buffer) => buffer.to_bytes(),
+            Err(e) if e.kind() == opendal::ErrorKind::ConditionNotMatch => return Ok(None),
+            Err(e) => return Err(wrap(e)),
+        };
+        let size = bytes.len() as u64;
+        let meta = match reader.metadata() {
+            Some(metadata) => meta_of(metadata, size),
+            None => ObjectMeta { size, etag: None, last_modified: None },
+        };
+        let object = Object { bytes, meta };
+        // A server that ignores `If-None-Match` sends the body anyway; the tags still tell.
+        Ok((!unchanged(&object)).then_some(object))
+    }
+
+    /// Reads a byte range, clamped at the end; see [`crate::Backend::get_range`].
+    pub(super) async fn read_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, Error> {
+        const OPERATION: &str = "get_range";
+        self.check_path(path, OPERATION)?;
+        match &self.local {
+            #[cfg(feature = "fs")]
+            Some(Local::Folder { root, .. }) => {
+                let file = root.join(path);
+                blocking(move || super::local::read_range(&file, &range))
+                    .await
+                    .map_err(|e| self.io_error(e, OPERATION, Access::Read, path))
+            }
+            // Memory holds the value whole already; slicing it copies nothing.
+            #[cfg(feature = "memory")]
+            Some(Local::Memory(_)) => {
+                let object = self.read_object(path, OPERATION).await?;
+                Ok(slice_clamped(&object.bytes, &range))
+            }
+            None => self.read_s3_range(path, range).await,
+        }
+    }
+
+    async fn read_s3_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, Error> {
+        const OPERATION: &str = "get_range";
+        let wrap = |e| self.wrap(e, OPERATION, Access::Read, path);
+
+        // `OpenDAL` treats a short answer to a ranged read as a failed transfer, so the range is
+        // clamped to the object's size first, and the read pinned with `If-Match` to the version
+        // whose size that is. A replacement in between is met by starting again.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let metadata = self.operator.stat(path).await.map_err(wrap)?;
+            if metadata.is_dir() {
+                return Err(self.error(ErrorKind::NotFound, OPERATION, path, "no object here"));
+            }
+            let end = range.end.min(metadata.content_length());
+            if range.start >= end {
+                return Ok(Bytes::new());
+            }
+            let mut read = self.operator.read_with(path).range(range.start..end);
+            if let Some(etag) = metadata.etag().and_then(quoted_etag) {
+                read = read.if_match(&etag);
+            }
+            match read.await {
+                Ok(buffer) => return Ok(buffer.to_bytes()),
+                Err(e)
+                    if e.kind() == opendal::ErrorKind::ConditionNotMatch
+                        && attempt < STREAM_ATTEMPTS => {}
+                Err(e) => return Err(stream_error(e, path, &self.description, OPERATION)),
+            }
+        }
+    }
+
+    /// Removes many objects; see [`crate::Backend::delete_many`].
+    pub(super) async fn delete_paths(&self, paths: &[String]) -> Result<(), Error> {
+        const OPERATION: &str = "delete_many";
+        for path in paths {
+            self.check_path(path, OPERATION)?;
+        }
+        if paths.is_empty() {
+            return Ok(());
+        }
+
+        match &self.local {
+            #[cfg(feature = "fs")]
+            Some(Local::Folder { root, temporary }) => {
+                let (root, temporary, owned) = (root.clone(), temporary.clone(), paths.to_vec());
+                blocking(move || super::local::delete_files(&root, &temporary, &owned))
+                    .await
+                    .map_err(|e| self.io_error(e, OPERATION, Access::Delete, ""))
+            }
+            // Deletes take the write lock, as single deletes do.
+            #[cfg(feature = "memory")]
+            Some(Local::Memory(lock)) => {
+                let _guard = lock.lock().await;
+                for path in paths {
+                    match self.operator.delete(path).await {
+                        Ok(()) => {}
+                        Err(e) => match self.wrap(e, OPERATION, Access::Delete, path) {
+                            error if error.kind() == ErrorKind::NotFound => {}
+                            error => return Err(error),
+                        },
+                    }
+                }
+                Ok(())
+            }
+            // OpenDAL's deleter buffers paths and sends one `DeleteObjects` per 1000.
+            None => self
+                .operator
+                .delete_iter(paths.iter().map(String::as_str))
+                .await
+                .map_err(|e| self.wrap(e, OPERATION, Access::Delete, "")),
+        }
+    }
+
+    /// Stores a streamed value; see [`crate::Backend::put_stream`].
+    pub(super) async fn write_stream(
+        &self,
+        path: &str,
+        body: BodyStream,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, Error> {
+        const OPERATION: &str = "put_stream";
+        self.check_path(path, OPERATION)?;
+        match &self.local {
+            #[cfg(feature = "fs")]
+            Some(Local::Folder { .. }) => self.write_fs_stream(path, body, mode).await,
+            // Memory has no parts: the value is held whole there anyway.
+            #[cfg(feature = "memory")]
+            Some(Local::Memory(_)) => {
+                let bytes = collect_body(body, OPERATION, path, &self.description).await?;
+                self.write(path, bytes, mode).await
+            }
+            None => self.write_s3_stream(path, body, mode).await,
+        }
+    }
+
+    #[cfg(feature = "fs")]
+    async fn write_fs_stream(
+        &self,
+        path: &str,
+        mut body: BodyStream,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, Error> {
+        const OPERATION: &str = "put_stream";
+        let Some(Local::Folder { root, temporary }) = &self.local else {
+            return Err(self.error(ErrorKind::Other, OPERATION, path, "not a folder backend"));
+        };
+        let io_error = |e| self.io_error(e, OPERATION, Access::Write, path);
+
+        // Pieces are gathered into blocks so that small pieces do not cost a thread hop each.
+        // Dropping the staged file on any failure removes it.
+        let folder = temporary.clone();
+        let mut staged =
+            blocking(move || super::local::Staged::create(&folder)).await.map_err(io_error)?;
+        let mut pending: Vec<Bytes> = Vec::new();
+        let mut pending_bytes = 0;
+        loop {
+            let piece = body.next().await.transpose();
+            let piece = piece.map_err(|e| body_error(e, OPERATION, path, &self.description))?;
+            let done = piece.is_none();
+            if let Some(piece) = piece {
+                pending_bytes += piece.len();
+                pending.push(piece);
+            }
+            if pending_bytes >= FS_BLOCK || (done && !pending.is_empty()) {
+                let block = std::mem::take(&mut pending);
+                pending_bytes = 0;
+                staged = blocking(move || {
+                    for piece in &block {
+                        staged.append(piece)?;
+                    }
+                    Ok::<_, std::io::Error>(staged)
+                })
+                .await
+                .map_err(io_error)?;
+            }
+            if done {
+                break;
+            }
+        }
+
+        let (root, temporary, owned) = (root.clone(), temporary.clone(), path.to_owned());
+        blocking(move || staged.publish(&root, &temporary, &owned, &mode))
+            .await
+            .map_err(|error| self.local_error(error, path))
+    }
+
+    async fn write_s3_stream(
+        &self,
+        path: &str,
+        mut body: BodyStream,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, Error> {
+        const OPERATION: &str = "put_stream";
+        let wrap = |e| self.wrap(e, OPERATION, Access::Write, path);
+        let condition = self.condition_of(mode, OPERATION, path).await?;
+
+        // Equal parts of `part_size`, `concurrency` of them in flight: memory stays near
+        // `part_size * (concurrency + 1)`. A value smaller than one part is one PutObject.
+        let Transfer { part_size, concurrency } = self.transfer;
+        let builder = self.operator.writer_with(path).chunk(part_size).concurrent(concurrency);
+        let builder = match &condition {
+            Condition::None => builder,
+            Condition::Absent => builder.if_not_exists(true),
+            Condition::Match(etag) => builder.if_match(etag),
+        };
+        let mut upload = Upload(Some(builder.await.map_err(wrap)?));
+
+        let Some(writer) = upload.0.as_mut() else {
+            return Err(self.error(ErrorKind::Other, OPERATION, path, "no writer was opened"));
+        };
+        let mut size = 0u64;
+        let outcome = async {
+            while let Some(piece) = body.next().await {
+                let piece = piece.map_err(|e| body_error(e, OPERATION, path, &self.description))?;
+                size += piece.len() as u64;
+                writer.write(piece).await.map_err(wrap)?;
+            }
+            writer.close().await.map_err(wrap)
+        }
+        .await;
+
+        // OpenDAL leaves a failed multipart upload open (a lost condition included), and its
+        // parts would be billed until a lifecycle rule removes them: abort it here.
+        match outcome {
+            Ok(metadata) => {
+                upload.0 = None;
+                Ok(meta_of(&metadata, size))
+            }
+            Err(error) => {
+                if let Some(mut writer) = upload.0.take()
+                    && let Err(abort) = writer.abort().await
+                {
+                    tracing::error!(
+                        backend = %self.description,
+                        path,
+                        error = %abort,
+                        "aborting a failed multipart upload failed; its parts stay on the server"
+                    );
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Reads a value as a stream; see [`crate::Backend::get_stream`].
+    pub(super) async fn read_stream(&self, path: &str) -> Result<(ObjectMeta, ValueStream), Error> {
+        const OPERATION: &str = "get_stream";
+        self.check_path(path, OPERATION)?;
+        match &self.local {
+            #[cfg(feature = "fs")]
+            Some(Local::Folder { root, .. }) => {
+                let file = root.join(path);
+                let (file, meta) = blocking(move || super::local::open_pinned(&file, FS_BLOCK))
+                    .await
+                    .map_err(|e| self.io_error(e, OPERATION, Access::Read, path))?;
+                Ok((meta, self.fs_blocks(file, path)))
+            }
+            #[cfg(feature = "memory")]
+            Some(Local::Memory(_)) => {
+                let Object { bytes, meta } = self.read_object(path, OPERATION).await?;
+                Ok((meta, stream::once(async move { Ok(bytes) }).boxed()))
+            }
+            None => self.read_s3_stream(path).await,
+        }
+    }
+
+    /// The blocks of an open file as a stream, read off the async threads.
+    #[cfg(feature = "fs")]
+    fn fs_blocks(&self, file: std::fs::File, path: &str) -> ValueStream {
+        let (description, path) = (self.description.clone(), path.to_owned());
+        let blocks = stream::try_unfold(Some(file), move |file| {
+            let (description, path) = (description.clone(), path.clone());
+            async move {
+                let Some(mut file) = file else { return Ok(None) };
+                let read = blocking(move || {
+                    let block = super::local::read_block(&mut file, FS_BLOCK)?;
+                    Ok::<_, std::io::Error>((file, block))
+                })
+                .await;
+                match read {
+                    Ok((_, block)) if block.is_empty() => Ok(None),
+                    Ok((file, block)) => Ok(Some((block, Some(file)))),
+                    Err(e) => Err(crate::error::from_io(
+                        e,
+                        "get_stream",
+                        Access::Read,
+                        &path,
+                        &description,
+                    )),
+                }
+            }
+        });
+        blocks.boxed()
+    }
+
+    async fn read_s3_stream(&self, path: &str) -> Result<(ObjectMeta, ValueStream), Error> {
+        const OPERATION: &str = "get_stream";
+        let wrap = |e| self.wrap(e, OPERATION, Access::Read, path);
+        let Transfer { part_size, concurrency } = self.transfer;
+
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let metadata = self.operator.stat(path).await.map_err(wrap)?;
+            if metadata.is_dir() {
+                return Err(self.error(ErrorKind::NotFound, OPERATION, path, "no object here"));
+            }
+            let meta = meta_of(&metadata, metadata.content_length());
+
+            // Every ranged read carries `If-Match` with the tag just seen, so a replacement
+            // fails the read that meets it instead of mixing two values.
+            let mut builder = self
+                .operator
+                .reader_with(path)
+                .chunk(part_size)
+                .concurrent(concurrency)
+                .content_length_hint(meta.size);
+            if let Some(etag) = meta.etag.as_deref().and_then(quoted_etag) {
+                builder = builder.if_match(&etag);
+            }
+            let reader = builder.await.map_err(wrap)?;
+            let buffers = reader.into_stream(0..meta.size).await.map_err(wrap)?;
+
+            let (description, owned) = (self.description.clone(), path.to_owned());
+            let mut pieces = buffers
+                .flat_map(move |buffer| {
+                    let pieces: Vec<Result<Bytes, Error>> = match buffer {
+                        Ok(buffer) => Iterator::map(buffer, Ok).collect(),
+                        Err(e) => vec![Err(stream_error(e, &owned, &description, OPERATION))],
+                    };
+                    stream::iter(pieces)
+                })
+                .boxed();
+
+            // A replacement between the `stat` and the first part shows here, before anything
+            // was handed out, so starting again is safe.
+            let first = pieces.next().await;
+            let replaced = matches!(&first, Some(Err(e)) if e.kind() == ErrorKind::ConditionFailed);
+            if replaced && attempt < STREAM_ATTEMPTS {
+                continue;
+            }
+            return Ok((meta, stream::iter(first).chain(pieces).boxed()));
+        }
+    }
+}
+
+/// Maps an error met while streaming an S3 object, naming a replacement for what it is.
+fn stream_error(
+    error: opendal::Error,
+    path: &str,
+    backend: &str,
+    operation: &'static str,
+) -> Error {
+    let error = crate::error::from_opendal(error, operation, Access::Read, path, backend);
+    if error.kind() == ErrorKind::ConditionFailed {
+        return Error::new(ErrorKind::ConditionFailed, operation, path, backend, REPLACED)
+            .with_source(error);
+    }
+    error
+}
+
+/// A multipart upload in progress; if it is dropped unfinished (the caller gave up on the put),
+/// it is aborted in the background so that its parts do not stay on the server.
+struct Upload(Option<opendal::Writer>);
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(mut writer) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = writer.abort().await;
+            });
+        }
+    }
+}
