@@ -1,17 +1,34 @@
 //! A collection: a dict of string keys to values, stored one object per key, encoded by the
 //! codec (compressed, and encrypted when the collection has a password).
 
+mod streaming;
+
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use s3kv_cache::{CacheStats, Lookup};
 use s3kv_codec::{CompressionAlgorithm, DataKey, EncodeOptions, Identity, PayloadKind, legacy};
 use s3kv_config::{Mode, Settings};
 use s3kv_store::{Backend, ErrorKind as StoreKind, PutMode};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::names::Names;
+
+pub use streaming::Streamed;
+
+/// The read cache of a collection: decoded values by key.
+pub(crate) type ValueCache = s3kv_cache::Cache<Arc<Value>>;
+
+/// How a collection treats what it reads: which pickles it lets through, and its cache.
+pub(crate) struct ReadPolicy {
+    /// See [`Collection::pickle_allowed`].
+    pub(crate) allow_pickle: bool,
+    /// The read cache, when the collection has a ttl.
+    pub(crate) cache: Option<Arc<ValueCache>>,
+}
 
 /// A value as stored: what kind of payload it is, and its bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +95,11 @@ struct Inner {
     allow_pickle: bool,
     /// Whether the data is on S3, where others may write to the same bucket.
     shared_storage: bool,
+    /// Decoded values read or written recently, when the collection has a ttl.
+    cache: Option<Arc<ValueCache>>,
+    /// Counts this process's writes and deletes, so a read that raced one does not cache
+    /// what it read (it may be older than what the write left).
+    writes: AtomicU64,
 }
 
 impl std::fmt::Debug for Collection {
@@ -98,7 +120,7 @@ impl Collection {
         password: Option<&str>,
         salt: &str,
         settings: &Settings,
-        allow_pickle: bool,
+        policy: ReadPolicy,
     ) -> Result<Self> {
         let names = Names::new(name, &backend.capabilities())?;
         // The original library derived one key from password and a hex salt; values it wrote
@@ -113,8 +135,10 @@ impl Collection {
             legacy_key,
             options: EncodeOptions::default(),
             max_in_flight: settings.max_in_flight.max(1),
-            allow_pickle,
+            allow_pickle: policy.allow_pickle,
             shared_storage: settings.mode == Mode::S3,
+            cache: policy.cache,
+            writes: AtomicU64::new(0),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -143,31 +167,115 @@ impl Collection {
     /// opened without a password; `InvalidKey`, `Backend`.
     #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key))]
     pub async fn get(&self, key: &str) -> Result<Option<Value>> {
-        self.read(key).await.map_err(|error| self.context(error, "get", key))
+        self.read(key, false).await.map_err(|error| self.context(error, "get", key))
     }
 
-    async fn read(&self, key: &str) -> Result<Option<Value>> {
+    /// Reads the value of `key` as [`Collection::get`] does, but a cached value is first
+    /// revalidated with the backend (a conditional read, which transfers nothing when the value
+    /// is unchanged), whatever its age. Without a cache this is [`Collection::get`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Collection::get`].
+    #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key))]
+    pub async fn get_revalidated(&self, key: &str) -> Result<Option<Value>> {
+        self.read(key, true).await.map_err(|error| self.context(error, "get", key))
+    }
+
+    async fn read(&self, key: &str, revalidate: bool) -> Result<Option<Value>> {
         let path = self.inner.names.value(key)?;
-        let Some(object) = self.fetch(&path).await? else { return Ok(None) };
+        let Some(cache) = &self.inner.cache else {
+            let Some(object) = self.fetch(&path).await? else { return Ok(None) };
+            return self.decode(key, &object.bytes).map(Some);
+        };
+        let writes = self.inner.writes.load(Ordering::Acquire);
+        let lookup = if revalidate { cache.lookup_revalidating(key) } else { cache.lookup(key) };
+        let object = match lookup {
+            Lookup::Fresh(value) => return Ok(Some(Value::clone(&value))),
+            Lookup::Stale { value, etag } => {
+                match self.inner.backend.get_if_none_match(&path, &etag).await {
+                    Ok(None) => {
+                        cache.revalidated(key, &etag);
+                        return Ok(Some(Value::clone(&value)));
+                    }
+                    Ok(Some(object)) => object,
+                    Err(error) if error.kind() == StoreKind::NotFound => {
+                        cache.invalidate(key);
+                        return Ok(None);
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Lookup::Miss => match self.fetch(&path).await? {
+                Some(object) => object,
+                None => return Ok(None),
+            },
+        };
+        let value = Arc::new(self.decode(key, &object.bytes)?);
+        // A write or delete of this process that ran meanwhile may have left a newer value
+        // than the one read; caching the read could serve it for a whole ttl.
+        if self.inner.writes.load(Ordering::Acquire) == writes {
+            cache.insert(key, Arc::clone(&value), object.meta.etag, weight(&value));
+        } else {
+            cache.invalidate(key);
+        }
+        Ok(Some(Value::clone(&value)))
+    }
+
+    /// Decodes a stored object of `key`, in the s3kv format or the original library's.
+    fn decode(&self, key: &str, stored: &[u8]) -> Result<Value> {
         let identity = Identity { collection: &self.inner.name, key };
-        let value = if s3kv_codec::is_s3kv_object(&object.bytes) {
-            let decoded = s3kv_codec::decode(&object.bytes, self.inner.key.as_deref(), identity)
+        let value = if s3kv_codec::is_s3kv_object(stored) {
+            let decoded = s3kv_codec::decode(stored, self.inner.key.as_deref(), identity)
                 .map_err(value_error)?;
             Value { kind: decoded.kind, data: decoded.plaintext, legacy: false }
         } else {
-            if self.inner.key.is_some() && self.inner.legacy_key.is_none() {
-                return Err(Error::new(
-                    ErrorKind::Corrupt,
-                    "stored value is not in the s3kv format, and the collection's salt is not \
-                     the hex salt the original library needed to encrypt it",
-                ));
-            }
-            let pickle = legacy::decode(&object.bytes, self.inner.legacy_key.as_ref())
-                .map_err(value_error)?;
-            Value { kind: PayloadKind::Pickle, data: pickle, legacy: true }
+            Value { kind: PayloadKind::Pickle, data: self.decode_legacy(stored)?, legacy: true }
         };
         tracing::debug!(size = value.data.len(), legacy = value.legacy, "value read");
-        Ok(Some(value))
+        Ok(value)
+    }
+
+    /// The pickle inside a value the original library wrote.
+    fn decode_legacy(&self, stored: &[u8]) -> Result<Vec<u8>> {
+        if self.inner.key.is_some() && self.inner.legacy_key.is_none() {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                "stored value is not in the s3kv format, and the collection's salt is not the hex \
+                 salt the original library needed to encrypt it",
+            ));
+        }
+        legacy::decode(stored, self.inner.legacy_key.as_ref()).map_err(value_error)
+    }
+
+    /// What this process wrote to `key` just now: cached as it is (write-through) when it fits
+    /// the cache, else forgotten so an older cached value is never served.
+    fn wrote(&self, key: &str, kind: PayloadKind, data: &[u8], etag: Option<String>) {
+        self.inner.writes.fetch_add(1, Ordering::AcqRel);
+        let Some(cache) = &self.inner.cache else { return };
+        if data.len() as u64 >= cache.config().max_entry_bytes {
+            cache.invalidate(key);
+            return;
+        }
+        let value = Arc::new(Value { kind, data: data.to_vec(), legacy: false });
+        let weight = weight(&value);
+        cache.insert(key, value, etag, weight);
+    }
+
+    /// Forgets `key`'s cached value after a delete, or a write whose value is not kept.
+    fn forget(&self, key: &str) {
+        self.inner.writes.fetch_add(1, Ordering::AcqRel);
+        if let Some(cache) = &self.inner.cache {
+            cache.invalidate(key);
+        }
+    }
+
+    /// The read cache's counters, or `None` when the collection has no ttl and so no cache.
+    ///
+    /// The cache is shared by every opening of this collection with the same ttl on one
+    /// connection.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.inner.cache.as_ref().map(|cache| cache.stats())
     }
 
     /// Stores `data` as the value of `key`, replacing any value it had.
@@ -184,8 +292,17 @@ impl Collection {
     async fn write(&self, key: &str, kind: PayloadKind, data: &[u8]) -> Result<()> {
         let path = self.inner.names.value(key)?;
         let stored = self.encode(key, kind, data)?;
-        self.inner.backend.put(&path, stored, PutMode::Overwrite).await?;
-        Ok(())
+        match self.inner.backend.put(&path, stored, PutMode::Overwrite).await {
+            Ok(meta) => {
+                self.wrote(key, kind, data, meta.etag);
+                Ok(())
+            }
+            Err(error) => {
+                // The write may have landed before it failed: what is cached is in doubt.
+                self.forget(key);
+                Err(error.into())
+            }
+        }
     }
 
     /// Deletes `key`'s value; returns whether there was one.
@@ -197,10 +314,14 @@ impl Collection {
     pub async fn delete(&self, key: &str) -> Result<bool> {
         let result = async {
             let path = self.inner.names.value(key)?;
-            if !self.exists(&path).await? {
+            let existed = self.exists(&path).await;
+            self.forget(key);
+            if !existed? {
                 return Ok(false);
             }
-            self.inner.backend.delete(&path).await?;
+            let deleted = self.inner.backend.delete(&path).await;
+            self.forget(key);
+            deleted?;
             Ok(true)
         };
         result.await.map_err(|error| self.context(error, "delete", key))
@@ -336,7 +457,10 @@ impl Collection {
             let path = self.inner.names.value(key)?;
             let stored = self.encode(key, kind, data)?;
             match self.inner.backend.put(&path, stored, PutMode::IfAbsent).await {
-                Ok(_) => Ok(true),
+                Ok(meta) => {
+                    self.wrote(key, kind, data, meta.etag);
+                    Ok(true)
+                }
                 Err(error) if error.kind() == StoreKind::ConditionFailed => Ok(false),
                 Err(error) if error.kind() == StoreKind::Unsupported => Err(Error::new(
                     ErrorKind::Unsupported,
@@ -453,6 +577,11 @@ impl Collection {
         let error = if key.is_empty() { error } else { error.for_key(key) };
         error.on_backend(self.inner.backend.describe())
     }
+}
+
+/// What a cached value costs in memory, in bytes.
+fn weight(value: &Value) -> u64 {
+    (value.data.len() + size_of::<Value>()) as u64
 }
 
 /// The error for a value the collection's key does not open. The key was checked against the

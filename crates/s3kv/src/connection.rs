@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use s3kv_codec::DataKey;
 use s3kv_config::{Loader, Mode, Settings};
@@ -11,7 +12,7 @@ use s3kv_store::Backend;
 use serde_json::{Map, Value as JsonValue};
 use zeroize::Zeroizing;
 
-use crate::collection::Collection;
+use crate::collection::{Collection, ReadPolicy, ValueCache};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The parameters a collection may set for itself; the rest belong to the connection.
@@ -30,6 +31,10 @@ struct Inner {
     /// Unlocked data keys by collection and the secrets that opened them. `None` records that
     /// the collection was checked and has no password.
     keys: Mutex<HashMap<KeyId, Option<Arc<DataKey>>>>,
+    /// Read caches by collection and ttl. They live with the connection, not with a
+    /// collection object, so an app that opens its collection again on every run (as a
+    /// Streamlit script does) keeps its cache.
+    caches: Mutex<HashMap<(String, Duration), Arc<ValueCache>>>,
 }
 
 /// What a cached data key was opened with. The password is already held by the settings of
@@ -92,7 +97,13 @@ impl Connection {
     ) -> Result<Self> {
         backend.check().await.map_err(|error| Error::from(error).during("connect"))?;
         tracing::debug!(backend = %backend.describe(), "connection open");
-        let inner = Inner { backend, loader, settings, keys: Mutex::new(HashMap::new()) };
+        let inner = Inner {
+            backend,
+            loader,
+            settings,
+            keys: Mutex::new(HashMap::new()),
+            caches: Mutex::new(HashMap::new()),
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -190,6 +201,7 @@ impl Connection {
             self.lock_keys().insert(id, key.clone());
             key
         };
+        let cache = self.cache_for(name, &settings)?;
         Collection::new(
             name,
             Arc::clone(&self.inner.backend),
@@ -197,8 +209,30 @@ impl Connection {
             password.as_deref(),
             salt.as_deref().unwrap_or(""),
             &settings,
-            allow_pickle,
+            ReadPolicy { allow_pickle, cache },
         )
+    }
+
+    /// The read cache of collection `name` for its ttl, made on first use; `None` when no ttl
+    /// is set.
+    fn cache_for(&self, name: &str, settings: &Settings) -> Result<Option<Arc<ValueCache>>> {
+        let Some(ttl) = settings.ttl else { return Ok(None) };
+        let mut caches = self.inner.caches.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cache) = caches.get(&(name.to_owned(), ttl)) {
+            return Ok(Some(Arc::clone(cache)));
+        }
+        let mut config = s3kv_cache::CacheConfig::new(ttl);
+        config.max_bytes = settings.cache_size;
+        // One value may take an eighth of the budget: a cache that one value fills serves
+        // nothing else.
+        config.max_entry_bytes = (settings.cache_size / 8).min(s3kv_cache::MAX_ENTRY_BYTES_LIMIT);
+        let cache = s3kv_cache::Cache::new(config).map_err(|error| {
+            Error::new(ErrorKind::Config, "the read cache cannot be built with these settings")
+                .with_source(error)
+        })?;
+        let cache = Arc::new(cache);
+        caches.insert((name.to_owned(), ttl), Arc::clone(&cache));
+        Ok(Some(cache))
     }
 
     fn lock_keys(&self) -> std::sync::MutexGuard<'_, HashMap<KeyId, Option<Arc<DataKey>>>> {

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Conflict,
     /// The backend failed or could not be reached; trying again later may help.
     Backend,
+    /// The caller's own reader or writer failed while a value streamed to or from it.
+    Io,
     /// A bug in s3kv: please report it.
     Internal,
 }
@@ -39,6 +41,7 @@ impl ErrorKind {
             Self::Unsupported => "unsupported",
             Self::Conflict => "conflict",
             Self::Backend => "backend",
+            Self::Io => "io",
             Self::Internal => "internal",
         }
     }

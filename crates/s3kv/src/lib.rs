@@ -27,10 +27,12 @@ mod connection;
 mod error;
 mod names;
 mod password;
+mod transfer;
 
-pub use collection::{Collection, Info, Listed, Value};
+pub use collection::{Collection, Info, Listed, Streamed, Value};
 pub use connection::Connection;
 pub use error::{Context, Error, ErrorKind, Result};
+pub use s3kv_cache::CacheStats;
 pub use s3kv_codec::{CompressionAlgorithm, PayloadKind};
 pub use s3kv_config::{Loader, Mode, Settings};
 pub use s3kv_store::Backend;

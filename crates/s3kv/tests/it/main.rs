@@ -4,6 +4,8 @@
 mod backends;
 mod batch;
 mod behaviour;
+mod cache;
 mod config;
 mod legacy;
 mod passwords;
+mod streaming;

@@ -1,0 +1,241 @@
+//! Values streamed to and from the caller's reader or writer, for files of any size: memory
+//! stays bounded by the codec's chunks and the backend's parts in flight.
+
+use std::io::{Read, Write};
+
+use s3kv_codec::{DecodeOptions, Decoder, EncodeOptions, Encoder, Identity, PayloadKind};
+use s3kv_store::{ErrorKind as StoreKind, PutMode};
+
+use super::{Collection, value_error};
+use crate::error::{Error, ErrorKind, Result};
+use crate::transfer::{self, Counted, PipeReader, PipeWriter, Watched};
+
+/// What [`Collection::get_writer`] wrote.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Streamed<W> {
+    /// The caller's writer, handed back.
+    pub writer: W,
+    /// How many plaintext bytes were written to it.
+    pub len: u64,
+    /// What the payload is.
+    pub kind: PayloadKind,
+}
+
+impl Collection {
+    /// Stores everything `reader` yields as the value of `key`, replacing any value it had,
+    /// without holding the value in memory; returns how many bytes were stored.
+    ///
+    /// `len`, when known, is written into the header and checked against what the reader
+    /// yields. On any failure nothing is stored and an earlier value stays as it was.
+    ///
+    /// # Errors
+    ///
+    /// `Io` when `reader` fails (its error is the source); `InvalidKey`; `Backend`; `Config`
+    /// when `len` disagrees with what the reader yielded.
+    #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key))]
+    pub async fn set_reader<R: Read + Send + 'static>(
+        &self,
+        key: &str,
+        kind: PayloadKind,
+        reader: R,
+        len: Option<u64>,
+    ) -> Result<u64> {
+        let result = self.upload(key, kind, reader, len).await;
+        self.forget(key);
+        result.map_err(|error| self.context(error, "set_reader", key))
+    }
+
+    async fn upload<R: Read + Send + 'static>(
+        &self,
+        key: &str,
+        kind: PayloadKind,
+        reader: R,
+        len: Option<u64>,
+    ) -> Result<u64> {
+        let path = self.inner.names.value(key)?;
+        let (pipe, body) = PipeWriter::new();
+        let options = EncodeOptions { kind, ..self.inner.options.clone() };
+        let data_key = self.inner.key.clone();
+        let (name, owned_key) = (self.inner.name.clone(), key.to_owned());
+        let encoding = tokio::task::spawn_blocking(move || {
+            let mut pipe = pipe;
+            let mut reader = Watched { inner: reader, failed: false };
+            let identity = Identity { collection: &name, key: &owned_key };
+            let encoded =
+                encode_into(&mut pipe, &mut reader, &options, data_key.as_deref(), identity, len);
+            match encoded {
+                Ok(copied) => match pipe.finish() {
+                    Ok(()) => Ok(copied),
+                    Err(_) => Err(Stopped::Backend),
+                },
+                Err(_) if pipe.closed() => Err(Stopped::Backend),
+                Err(error) => {
+                    pipe.fail("the value could not be read or encoded");
+                    Err(Stopped::Caller(if reader.failed {
+                        match error {
+                            s3kv_codec::Error::Io { source } => {
+                                transfer::caller_io(source, "reading the value")
+                            }
+                            other => other.into(),
+                        }
+                    } else {
+                        encode_error(error)
+                    }))
+                }
+            }
+        });
+        let stored = self.inner.backend.put_stream(&path, body, PutMode::Overwrite).await;
+        let encoded = encoding.await.map_err(|error| transfer::joined(&error))?;
+        match (encoded, stored) {
+            (Err(Stopped::Caller(error)), _) => Err(error),
+            (_, Err(error)) => Err(error.into()),
+            (Err(Stopped::Backend), Ok(_)) => Err(Error::new(
+                ErrorKind::Internal,
+                "the backend stored a value whose upload it had stopped taking",
+            )),
+            (Ok(copied), Ok(_)) => Ok(copied),
+        }
+    }
+
+    /// Writes the value of `key` to `writer` as it arrives, without holding it in memory;
+    /// `None` when the key has no value. Only `kinds` are written: a value of another kind is
+    /// refused before anything is written.
+    ///
+    /// Each chunk is checked before it is written, but a value cut short or with chunks
+    /// dropped is only found out at its end: on error, discard what was written.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` for a value of a kind not in `kinds`; `Io` when `writer` fails;
+    /// `Corrupt`, `WrongPassword`, `InvalidKey`, `Backend` as [`Collection::get`].
+    #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key))]
+    pub async fn get_writer<W: Write + Send + 'static>(
+        &self,
+        key: &str,
+        kinds: &[PayloadKind],
+        writer: W,
+    ) -> Result<Option<Streamed<W>>> {
+        self.download(key, kinds, writer)
+            .await
+            .map_err(|error| self.context(error, "get_writer", key))
+    }
+
+    async fn download<W: Write + Send + 'static>(
+        &self,
+        key: &str,
+        kinds: &[PayloadKind],
+        writer: W,
+    ) -> Result<Option<Streamed<W>>> {
+        let path = self.inner.names.value(key)?;
+        let mut stream = match self.inner.backend.get_stream(&path).await {
+            Ok((_meta, stream)) => stream,
+            Err(error) if error.kind() == StoreKind::NotFound => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        // The first piece tells an s3kv object from a value of the original library, which
+        // was written whole and is read whole.
+        let first = match futures::StreamExt::next(&mut stream).await {
+            Some(piece) => piece?,
+            None => bytes::Bytes::new(),
+        };
+        if !s3kv_codec::is_s3kv_object(&first) {
+            let whole = transfer::collect(stream, first.to_vec()).await?;
+            return self.write_legacy(&whole, kinds, writer).map(Some);
+        }
+        let (reader, failure) = PipeReader::spawn(futures::StreamExt::boxed(
+            futures::StreamExt::chain(futures::stream::iter([Ok(first)]), stream),
+        ));
+        let data_key = self.inner.key.clone();
+        let (name, owned_key, kinds) = (self.inner.name.clone(), key.to_owned(), kinds.to_vec());
+        let decoding = tokio::task::spawn_blocking(move || {
+            let identity = Identity { collection: &name, key: &owned_key };
+            let mut decoder =
+                Decoder::new(reader, data_key.as_deref(), identity, &DecodeOptions::default())
+                    .map_err(Into::<Error>::into)?;
+            let kind = decoder.header().kind;
+            refuse_kind(kind, &kinds)?;
+            let mut counted = Counted { inner: writer, written: 0, failed: false };
+            match std::io::copy(&mut decoder, &mut counted).and_then(|_| counted.flush()) {
+                Ok(()) => Ok(Streamed { writer: counted.inner, len: counted.written, kind }),
+                Err(error) if counted.failed => {
+                    Err(transfer::caller_io(error, "writing the value"))
+                }
+                Err(error) => Err(value_error(error.into())),
+            }
+        });
+        let decoded = decoding.await.map_err(|error| transfer::joined(&error))?;
+        match transfer::take_failure(&failure) {
+            Some(error) => Err(error.into()),
+            None => decoded.map(Some),
+        }
+    }
+
+    /// Decodes a whole value of the original library and writes its payload.
+    fn write_legacy<W: Write>(
+        &self,
+        stored: &[u8],
+        kinds: &[PayloadKind],
+        mut writer: W,
+    ) -> Result<Streamed<W>> {
+        refuse_kind(PayloadKind::Pickle, kinds)?;
+        let pickle = self.decode_legacy(stored)?;
+        writer
+            .write_all(&pickle)
+            .map_err(|error| transfer::caller_io(error, "writing the value"))?;
+        Ok(Streamed { writer, len: pickle.len() as u64, kind: PayloadKind::Pickle })
+    }
+}
+
+/// Why the encoding thread stopped early.
+enum Stopped {
+    /// The backend stopped taking the value; its own error says why.
+    Backend,
+    /// The caller's reader or the encoder failed.
+    Caller(Error),
+}
+
+/// Encodes what `reader` yields into `pipe`; returns the plaintext length.
+fn encode_into<R: Read>(
+    pipe: &mut PipeWriter,
+    reader: &mut R,
+    options: &EncodeOptions,
+    key: Option<&s3kv_codec::DataKey>,
+    identity: Identity<'_>,
+    len: Option<u64>,
+) -> std::result::Result<u64, s3kv_codec::Error> {
+    let mut encoder = Encoder::new(pipe, options, key, identity, len)?;
+    let copied = std::io::copy(reader, &mut encoder)?;
+    encoder.finish()?;
+    Ok(copied)
+}
+
+/// The error for an encoder that refused the value, such as a stated length that was wrong.
+fn encode_error(error: s3kv_codec::Error) -> Error {
+    match error {
+        s3kv_codec::Error::InvalidInput { what } => {
+            Error::new(ErrorKind::Config, format!("the value was refused: {what}"))
+        }
+        other => other.into(),
+    }
+}
+
+fn refuse_kind(kind: PayloadKind, kinds: &[PayloadKind]) -> Result<()> {
+    if kinds.contains(&kind) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        format!("the value is {}, which this read does not accept", describe(kind)),
+    ))
+}
+
+fn describe(kind: PayloadKind) -> &'static str {
+    match kind {
+        PayloadKind::Bytes => "bytes",
+        PayloadKind::Text => "text",
+        PayloadKind::Cbor => "CBOR data",
+        PayloadKind::Pickle => "a Python pickle",
+        _ => "of an unknown kind",
+    }
+}

@@ -1,0 +1,328 @@
+//! The read cache, proved by counting the requests that reach the backend: a fresh read makes
+//! none, a revalidated unchanged read transfers no body, writes and deletes of this process
+//! are seen at once, and another connection's writes after the ttl or a revalidated read.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use s3kv::store::{
+    BodyStream, Capabilities, Entry, Error, Object, ObjectMeta, PutMode, ValueStream,
+};
+use s3kv::{Backend, Connection, PayloadKind};
+use serde_json::{Map, Value, json};
+
+use crate::backends::{loader, s3_kwargs};
+
+/// Requests that reached the wrapped backend, and the value bytes they carried back.
+#[derive(Debug, Default)]
+struct Counts {
+    gets: AtomicU64,
+    conditional_gets: AtomicU64,
+    not_modified: AtomicU64,
+    heads: AtomicU64,
+    puts: AtomicU64,
+    lists: AtomicU64,
+    bytes_read: AtomicU64,
+}
+
+impl Counts {
+    fn reads(&self) -> u64 {
+        self.gets.load(Ordering::SeqCst) + self.conditional_gets.load(Ordering::SeqCst)
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes_read.load(Ordering::SeqCst)
+    }
+}
+
+/// A backend that counts what passes through to another.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn Backend>,
+    counts: Arc<Counts>,
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::SeqCst);
+}
+
+#[async_trait::async_trait]
+impl Backend for Counting {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn check(&self) -> Result<(), Error> {
+        self.inner.check().await
+    }
+
+    async fn get(&self, path: &str) -> Result<Object, Error> {
+        bump(&self.counts.gets, 1);
+        let object = self.inner.get(path).await?;
+        bump(&self.counts.bytes_read, object.bytes.len() as u64);
+        Ok(object)
+    }
+
+    async fn head(&self, path: &str) -> Result<ObjectMeta, Error> {
+        bump(&self.counts.heads, 1);
+        self.inner.head(path).await
+    }
+
+    async fn put(&self, path: &str, bytes: Bytes, mode: PutMode) -> Result<ObjectMeta, Error> {
+        bump(&self.counts.puts, 1);
+        self.inner.put(path, bytes, mode).await
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), Error> {
+        self.inner.delete(path).await
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<Entry, Error>> {
+        bump(&self.counts.lists, 1);
+        self.inner.list(prefix)
+    }
+
+    async fn get_if_none_match(&self, path: &str, etag: &str) -> Result<Option<Object>, Error> {
+        bump(&self.counts.conditional_gets, 1);
+        let found = self.inner.get_if_none_match(path, etag).await?;
+        match &found {
+            Some(object) => bump(&self.counts.bytes_read, object.bytes.len() as u64),
+            None => bump(&self.counts.not_modified, 1),
+        }
+        Ok(found)
+    }
+
+    async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, Error> {
+        self.inner.get_range(path, range).await
+    }
+
+    async fn delete_many(&self, paths: &[String]) -> Result<(), Error> {
+        self.inner.delete_many(paths).await
+    }
+
+    async fn put_stream(
+        &self,
+        path: &str,
+        body: BodyStream,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, Error> {
+        bump(&self.counts.puts, 1);
+        self.inner.put_stream(path, body, mode).await
+    }
+
+    async fn get_stream(&self, path: &str) -> Result<(ObjectMeta, ValueStream), Error> {
+        bump(&self.counts.gets, 1);
+        self.inner.get_stream(path).await
+    }
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// A connection through a counting wrapper around `backend`, with `kwargs`.
+async fn counted(
+    kwargs: &Map<String, Value>,
+    backend: Arc<dyn Backend>,
+) -> (Connection, Arc<Counts>) {
+    let counts = Arc::new(Counts::default());
+    let wrapped: Arc<dyn Backend> =
+        Arc::new(Counting { inner: backend, counts: Arc::clone(&counts) });
+    let loader = loader(kwargs.clone());
+    let settings = loader.load().expect("settings");
+    let connection = Connection::with_backend(loader, settings, wrapped).await.expect("opens");
+    (connection, counts)
+}
+
+/// The backends a cache test shares between two connections: memory always, S3 when
+/// configured (two independent clients of one bucket, as two app replicas are).
+/// A backend's name, connection kwargs, and two clients of the same data.
+type Shared = (&'static str, Map<String, Value>, Arc<dyn Backend>, Arc<dyn Backend>);
+
+fn shared_backends() -> Vec<Shared> {
+    let memory = s3kv::store::memory().expect("memory");
+    let mut found: Vec<Shared> =
+        vec![("memory", object(json!({"mode": "dict"})), Arc::clone(&memory), memory)];
+    if let Some(kwargs) = s3_kwargs() {
+        let open = || {
+            let loader = loader(kwargs.clone());
+            let settings = loader.load().expect("settings");
+            let mut s3 = s3kv::store::S3Settings::new(settings.bucket.clone().unwrap_or_default());
+            s3.endpoint.clone_from(&settings.endpoint);
+            s3.region.clone_from(&settings.region);
+            s3.access_key.clone_from(&settings.access_key);
+            s3.secret_key = settings.secret_key.as_ref().map(|secret| secret.expose().to_owned());
+            s3.root.clone_from(&settings.prefix);
+            s3kv::store::s3(s3).expect("s3 backend")
+        };
+        found.push(("s3", kwargs.clone(), open(), open()));
+    }
+    found
+}
+
+fn with(kwargs: &Map<String, Value>, extra: Value) -> Map<String, Value> {
+    let mut merged = kwargs.clone();
+    merged.extend(object(extra));
+    merged
+}
+
+#[tokio::test]
+async fn fresh_reads_make_no_request_and_stale_ones_transfer_nothing_unchanged() {
+    for (name, kwargs, backend, _) in shared_backends() {
+        eprintln!("backend: {name}");
+        let value = vec![42_u8; 100_000];
+        let (connection, counts) = counted(&with(&kwargs, json!({"ttl": "1h"})), backend).await;
+        let collection = connection.collection("cached", Map::new()).await.expect("opens");
+        collection.set("k", PayloadKind::Bytes, &value).await.expect("set");
+        // Opening a collection reads its manifest, if any; only value reads count below.
+        let opened = counts.reads();
+
+        // Written through: the first read is already served from memory.
+        for _ in 0..50 {
+            let read = collection.get("k").await.expect("get").expect("a value");
+            assert!(read.data == value);
+        }
+        assert_eq!(counts.reads(), opened, "fresh reads reached the backend");
+        let stats = collection.cache_stats().expect("a cache");
+        assert_eq!(stats.hits, 50);
+
+        // A revalidated read of an unchanged value: one conditional request, no body.
+        let read = collection.get_revalidated("k").await.expect("get").expect("a value");
+        assert!(read.data == value);
+        assert_eq!(counts.conditional_gets.load(Ordering::SeqCst), 1);
+        assert_eq!(counts.reads(), opened + 1);
+        assert_eq!(counts.not_modified.load(Ordering::SeqCst), 1);
+        assert_eq!(counts.bytes(), 0, "an unchanged value was transferred");
+        assert_eq!(collection.cache_stats().expect("a cache").revalidations, 1);
+
+        // Opening the collection again (as a Streamlit script does on every run) keeps the
+        // cache.
+        let again = connection.collection("cached", Map::new()).await.expect("opens");
+        let reads = counts.reads();
+        assert!(again.get("k").await.expect("get").is_some());
+        assert_eq!(counts.reads(), reads);
+
+        // Listing is never served from the cache.
+        let lists = counts.lists.load(Ordering::SeqCst);
+        assert_eq!(collection.keys().await.expect("keys"), ["k"]);
+        assert!(counts.lists.load(Ordering::SeqCst) > lists);
+    }
+}
+
+#[tokio::test]
+async fn another_connections_write_shows_after_the_ttl_or_on_revalidation() {
+    for (name, kwargs, first, second) in shared_backends() {
+        eprintln!("backend: {name}");
+        let ttl = with(&kwargs, json!({"ttl": 0.3}));
+        let (reader, counts) = counted(&ttl, first).await;
+        let (writer, _) = counted(&kwargs, second).await;
+        let mine = reader.collection("shared", Map::new()).await.expect("opens");
+        let theirs = writer.collection("shared", Map::new()).await.expect("opens");
+
+        theirs.set("k", PayloadKind::Text, b"one").await.expect("set");
+        assert_eq!(mine.get("k").await.expect("get").expect("a value").data, b"one");
+        theirs.set("k", PayloadKind::Text, b"two").await.expect("set");
+        // Within the ttl the cached value is served, with no request.
+        let before = counts.reads();
+        assert_eq!(mine.get("k").await.expect("get").expect("a value").data, b"one");
+        assert_eq!(counts.reads(), before);
+        // A revalidated read sees the write at once.
+        assert_eq!(mine.get_revalidated("k").await.expect("get").expect("a value").data, b"two");
+
+        theirs.set("k", PayloadKind::Text, b"three").await.expect("set");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // After the ttl, a plain read revalidates and sees it.
+        assert_eq!(mine.get("k").await.expect("get").expect("a value").data, b"three");
+
+        // Their delete shows after the ttl too.
+        theirs.delete("k").await.expect("delete");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(mine.get("k").await.expect("get"), None);
+    }
+}
+
+#[tokio::test]
+async fn ttl_zero_revalidates_every_read_and_unset_caches_nothing() {
+    let memory = s3kv::store::memory().expect("memory");
+    let (connection, counts) =
+        counted(&object(json!({"mode": "dict", "ttl": 0})), Arc::clone(&memory)).await;
+    let collection = connection.collection("always", Map::new()).await.expect("opens");
+    collection.set("k", PayloadKind::Bytes, &[7; 5000]).await.expect("set");
+    for _ in 0..10 {
+        assert!(collection.get("k").await.expect("get").is_some());
+    }
+    assert_eq!(counts.conditional_gets.load(Ordering::SeqCst), 10);
+    assert_eq!(counts.not_modified.load(Ordering::SeqCst), 10);
+    assert_eq!(counts.bytes(), 0);
+
+    let (plain, counts) = counted(&object(json!({"mode": "dict"})), memory).await;
+    let collection = plain.collection("always", Map::new()).await.expect("opens");
+    assert!(collection.cache_stats().is_none());
+    let opened = counts.gets.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        assert!(collection.get("k").await.expect("get").is_some());
+    }
+    assert_eq!(
+        counts.gets.load(Ordering::SeqCst),
+        opened + 3,
+        "without a ttl every read is a read"
+    );
+}
+
+#[tokio::test]
+async fn this_processs_writes_and_deletes_are_seen_at_once() {
+    let memory = s3kv::store::memory().expect("memory");
+    let (connection, counts) = counted(&object(json!({"mode": "dict", "ttl": "1h"})), memory).await;
+    let collection = connection.collection("mine", Map::new()).await.expect("opens");
+    collection.set("k", PayloadKind::Text, b"one").await.expect("set");
+    assert_eq!(collection.get("k").await.expect("get").expect("a value").data, b"one");
+    collection.set("k", PayloadKind::Text, b"two").await.expect("set");
+    assert_eq!(collection.get("k").await.expect("get").expect("a value").data, b"two");
+    assert!(collection.delete("k").await.expect("delete"));
+    assert_eq!(collection.get("k").await.expect("get"), None);
+
+    collection
+        .set_many(&[("a", PayloadKind::Text, b"1"), ("b", PayloadKind::Text, b"2")])
+        .await
+        .expect("set_many");
+    let reads = counts.reads();
+    let values = collection.get_many(&["a", "b"]).await.expect("get_many");
+    assert_eq!(values.iter().flatten().count(), 2);
+    assert_eq!(counts.reads(), reads, "batch writes are written through");
+    assert_eq!(collection.delete_many(&["a", "b"]).await.expect("delete_many"), 2);
+    assert!(collection.get_many(&["a", "b"]).await.expect("get_many").iter().all(Option::is_none));
+
+    // A value too large for the cache is read from the backend, never an older cached one.
+    collection.set("big", PayloadKind::Bytes, b"small").await.expect("set");
+    let big = vec![1_u8; 40 << 20];
+    collection.set("big", PayloadKind::Bytes, &big).await.expect("set");
+    assert!(collection.get("big").await.expect("get").expect("a value").data == big);
+    assert!(collection.cache_stats().expect("a cache").bypassed >= 1);
+
+    // A streamed write replaces what was cached.
+    collection.set("s", PayloadKind::Bytes, b"old").await.expect("set");
+    collection
+        .set_reader("s", PayloadKind::Bytes, std::io::Cursor::new(b"new".to_vec()), None)
+        .await
+        .expect("set_reader");
+    assert_eq!(collection.get("s").await.expect("get").expect("a value").data, b"new");
+}
+
+#[tokio::test]
+async fn a_cache_size_out_of_range_is_a_config_error() {
+    let loader = loader(object(json!({"mode": "dict", "ttl": 5, "cache_size": "10KB"})));
+    let error = loader.load().expect_err("refused");
+    let message = error.to_string();
+    assert!(message.contains("cache_size") && message.contains("1MiB"), "{message}");
+}
