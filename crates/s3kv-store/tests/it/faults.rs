@@ -115,7 +115,7 @@ impl Proxy {
 
 /// Reads one HTTP message head (through the blank line) and returns it with any body bytes
 /// that came along.
-fn read_head(stream: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn read_head(stream: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
     let mut data = Vec::new();
     let mut buffer = [0u8; 8192];
     loop {
@@ -135,7 +135,7 @@ fn read_head(stream: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
 }
 
 /// The head with its `Connection` header replaced by `Connection: close`.
-fn closing(head: &[u8]) -> Vec<u8> {
+pub(crate) fn closing(head: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(head);
     let mut lines: Vec<&str> = text
         .trim_end_matches("\r\n")
@@ -146,7 +146,7 @@ fn closing(head: &[u8]) -> Vec<u8> {
     format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes()
 }
 
-fn content_length(head: &[u8]) -> usize {
+pub(crate) fn content_length(head: &[u8]) -> usize {
     String::from_utf8_lossy(head)
         .split("\r\n")
         .find_map(|line| {

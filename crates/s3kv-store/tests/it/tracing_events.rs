@@ -105,3 +105,117 @@ fn each_operation_emits_one_debug_event_without_the_value() {
     let everything = format!("{:?}", *log);
     assert!(!everything.contains(text.as_ref()), "a value reached the logs: {everything}");
 }
+
+#[test]
+fn batch_ranged_conditional_and_streamed_operations_emit_one_debug_event_each() {
+    use futures::StreamExt;
+
+    let recorder = Recorder::default();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+
+    tracing::subscriber::with_default(recorder.clone(), || {
+        runtime.block_on(async {
+            let backend = s3kv_store::memory().expect("memory backend");
+            let body = futures::stream::iter([Ok(Bytes::from_static(SECRET_VALUE))]).boxed();
+            let put = backend.put_stream("k", body, PutMode::Overwrite).await.expect("put");
+            let etag = put.etag.expect("etag");
+            assert_eq!(backend.get_if_none_match("k", &etag).await.expect("get"), None);
+            backend.get_range("k", 0..5).await.expect("range");
+            let (_, pieces) = backend.get_stream("k").await.expect("stream");
+            let _: Vec<_> = pieces.collect().await;
+            backend.delete_many(&["k".to_owned(), "other".to_owned()]).await.expect("delete");
+        });
+    });
+
+    let log = recorder.0.lock().expect("recorder lock");
+    let operations: Vec<&str> = log
+        .events
+        .iter()
+        .filter_map(|fields| fields.iter().find_map(|f| f.strip_prefix("operation=")))
+        .collect();
+    assert_eq!(
+        operations,
+        [
+            "\"put_stream\"",
+            "\"get_if_none_match\"",
+            "\"get_range\"",
+            "\"get_stream\"",
+            "\"delete_many\""
+        ]
+    );
+    for event in &log.events {
+        assert!(event.iter().any(|f| f == "level=DEBUG"), "{event:?}");
+        assert!(event.iter().any(|f| f.starts_with("elapsed_ms=")), "{event:?}");
+    }
+    let put = &log.events[0];
+    assert!(put.iter().any(|f| f == "size=31"), "{put:?}");
+    let delete = log.events.last().expect("events");
+    assert!(delete.iter().any(|f| f == "count=2"), "{delete:?}");
+
+    let text = String::from_utf8_lossy(SECRET_VALUE);
+    let everything = format!("{:?}", *log);
+    assert!(!everything.contains(text.as_ref()), "a value reached the logs: {everything}");
+}
+
+#[cfg(feature = "s3")]
+#[test]
+fn each_retry_is_one_warning_without_secrets() {
+    use std::io::{Read, Write};
+
+    const SECRET_KEY: &str = "retry-secret-that-must-never-be-logged";
+
+    // A server that answers `503 SlowDown` once, then `404`: one retry, then a final answer.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    let server = std::thread::spawn(move || {
+        let xml = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code></Error>";
+        let answers = [
+            format!(
+                "HTTP/1.1 503 Slow Down\r\ncontent-type: application/xml\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{xml}",
+                xml.len()
+            ),
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned(),
+        ];
+        for answer in answers {
+            let (mut socket, _) = listener.accept().expect("a connection");
+            socket.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+            let mut head = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+                let read = socket.read(&mut buffer).expect("read the request");
+                if read == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buffer[..read]);
+            }
+            socket.write_all(answer.as_bytes()).expect("answer");
+        }
+    });
+
+    let mut settings = s3kv_store::S3Settings::new("retries");
+    settings.endpoint = Some(format!("http://127.0.0.1:{port}"));
+    settings.access_key = Some("AKIDRETRY".to_owned());
+    settings.secret_key = Some(SECRET_KEY.to_owned());
+    let recorder = Recorder::default();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let result = tracing::subscriber::with_default(recorder.clone(), || {
+        runtime.block_on(async {
+            let backend = s3kv_store::s3(settings).expect("opening sends nothing");
+            backend.head("k").await
+        })
+    });
+    server.join().expect("server thread");
+    assert_eq!(result.err().map(|e| e.kind()), Some(s3kv_store::ErrorKind::NotFound));
+
+    let log = recorder.0.lock().expect("recorder lock");
+    let warnings: Vec<_> =
+        log.events.iter().filter(|fields| fields.iter().any(|f| f == "level=WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = warnings[0];
+    for field in ["backend=", "operation=", "attempt=", "retry_after_ms="] {
+        assert!(warning.iter().any(|f| f.starts_with(field)), "{field} missing: {warning:?}");
+    }
+    let everything = format!("{:?}", *log);
+    assert!(!everything.contains(SECRET_KEY), "a secret reached the logs: {everything}");
+}
