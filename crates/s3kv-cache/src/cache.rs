@@ -22,6 +22,7 @@ const SETTLE_ROUNDS: usize = 8;
 /// What a lookup found, and what the caller must do next.
 ///
 /// Its `Debug` output names the variant and the entity tag, never the value.
+#[must_use = "a lookup says whether to serve, revalidate or read the value"]
 pub enum Lookup<V> {
     /// Validated within the ttl: serve the value, send no request.
     Fresh(V),
@@ -73,7 +74,7 @@ struct Shared {
 /// by entity tag; the crate documentation states its consistency rules.
 ///
 /// Clones share the same entries and statistics.
-/// `Debug` prints the configuration and statistics, never keys' values.
+/// `Debug` prints the configuration and statistics, never a value.
 pub struct Cache<V> {
     entries: moka::sync::Cache<String, Arc<Entry<V>>>,
     shared: Arc<Shared>,
@@ -252,7 +253,7 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> {
             return Lookup::Fresh(entry.value.clone());
         }
 
-        // A stale entry without an ETag cannot be revalidated, so it is as good as absent.
+        // A stale entry without an entity tag cannot be revalidated, so it is as good as absent.
         if let Some(etag) = &entry.etag {
             Counters::bump(&counters.stale_reads);
             debug!(key, outcome = "stale", "cache lookup");

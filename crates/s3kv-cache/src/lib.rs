@@ -13,23 +13,26 @@
 //!   Within the ttl, a write made by another process is therefore not seen; after it, it is.
 //! - **Stale**: an entry validated `ttl` or longer ago is not served as is.
 //!   The lookup returns its value and entity tag, and the caller sends a conditional read
-//!   ("if none match" that entity tag): "not modified" makes the entry fresh again with no transfer
-//!   ([`Cache::revalidated`]), and a new object replaces it ([`Cache::insert`]).
+//!   ("if none match" that entity tag): "not modified" makes the entry fresh again with no
+//!   transfer ([`Cache::revalidated`]), and a new object replaces it ([`Cache::insert`]).
 //! - **ttl = 0** means every read revalidates: no entry is ever fresh, and each read costs
 //!   one conditional request but transfers a value only when it changed.
 //! - **Revalidating reads**: [`Cache::lookup_revalidating`] treats every entry as stale, for a
 //!   read that must see the latest value whatever the ttl.
-//! - **No entity tag, no revalidation**: a stale entry without an entity tag is a miss and is read again.
+//! - **No entity tag, no revalidation**: a stale entry without an entity tag is a miss, and
+//!   the value is read again.
 //! - **Writes and deletes** in this process update the cache at once: a write stores the
-//!   value it wrote with the new entity tag ([`Cache::insert`], write-through); a delete removes the
-//!   entry ([`Cache::invalidate`]).
+//!   value it wrote with its new entity tag ([`Cache::insert`], write-through); a delete
+//!   removes the entry ([`Cache::invalidate`]).
 //!   A value heavier than `max_entry_bytes` is not stored, and storing it removes the key's
-//!   older entry, so a value the cache does not hold is never served from an older one.
+//!   older entry, so a value too large to cache never leaves an older one to be served.
 //! - **Bounded staleness**: whatever happens between processes, a served value was the
 //!   object's value no more than `ttl` before (plus the duration of the read that fetched
 //!   it), because every entry is revalidated against the store once its ttl has passed.
-//! - **Memory**: the entries' weights (the caller's byte count plus the key and entity tag) never
-//!   exceed `max_bytes` when an insert returns.
+//! - **Memory**: the entries' weights (the caller's byte count plus the key and entity tag)
+//!   add up to at most `max_bytes` when an insert returns.
+//!   While other threads insert at the same time, their entries can exceed the budget until
+//!   their own inserts return.
 //!   Stale entries are kept so they can be revalidated; they leave when the budget needs
 //!   their room, or after `max_idle` with no use.
 //! - Whether to cache at all is the caller's choice: an unset ttl means no cache is built.

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct CacheStats {
     /// Lookups answered [`Fresh`](crate::Lookup::Fresh): served with no request.
     pub hits: u64,
-    /// Lookups answered [`Miss`](crate::Lookup::Miss), stale entries without an entity tag included.
+    /// Lookups answered [`Miss`](crate::Lookup::Miss), stale entries without an entity tag
+    /// included.
     pub misses: u64,
     /// Lookups answered [`Stale`](crate::Lookup::Stale): the caller must revalidate.
     pub stale_reads: u64,

@@ -34,7 +34,7 @@ fn oversized_value_bypasses_and_removes_the_older_entry() {
     cache.insert("k", value(b"small"), Some("e1".to_owned()), 5);
     assert!(matches!(cache.lookup("k"), Lookup::Fresh(_)));
 
-    // 99 bytes plus the key's one byte plus the ETag's two: 102, over the 100 allowed.
+    // 99 bytes plus the key's one byte plus the entity tag's two: 102, over the 100 allowed.
     cache.insert("k", value(b"large"), Some("e2".to_owned()), 99);
     assert!(matches!(cache.lookup("k"), Lookup::Miss));
     assert!(matches!(cache.lookup_revalidating("k"), Lookup::Miss));

@@ -199,6 +199,6 @@ fn statistics_add_up_to_the_calls_made() {
     assert_eq!(stats.bypassed, 1);
     assert_eq!(stats.evictions, 0);
     assert_eq!(stats.entries, 3);
-    // Each weight plus its key and ETag lengths.
+    // Each weight plus its key and entity tag lengths.
     assert_eq!(stats.bytes, (10 + 5 + 2) + (1 + 5 + 2) + (1 + 7));
 }

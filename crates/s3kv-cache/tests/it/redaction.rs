@@ -119,6 +119,6 @@ fn every_operation_logs_its_key_and_outcome_but_never_the_value() {
         assert!(text.contains(expected), "no {expected:?} in the log:\n{text}");
     }
     assert!(!text.contains(MARKER), "a value reached the log:\n{text}");
-    assert!(!text.contains("etag-text"), "an ETag reached the log:\n{text}");
+    assert!(!text.contains("etag-text"), "an entity tag reached the log:\n{text}");
     assert_eq!(text.lines().filter(|line| line.contains("outcome=")).count(), 3, "{text}");
 }
