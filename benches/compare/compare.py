@@ -202,11 +202,37 @@ def parse_arguments(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--json", help="results file (default: <work-dir>/results.json)")
     parser.add_argument("--markdown", help="report (default: <work-dir>/results.md)")
     parser.add_argument("--plot", help="PNG plot (default: <work-dir>/benchmarks-compare.png)")
+    parser.add_argument(
+        "--report-only", metavar="RESULTS_JSON",
+        help="measure nothing: write the report and plot again from an earlier results file",
+    )
     return parser.parse_args(argv)
+
+
+def write_reports(results: Dict[str, Any], args: argparse.Namespace) -> int:
+    """The Markdown report and the plot; returns the exit code (1 when a job failed)."""
+    markdown = report.markdown(results)
+    markdown_path = args.markdown or os.path.join(args.work_dir, "results.md")
+    with open(markdown_path, "w", encoding="utf-8") as file:
+        file.write(markdown)
+    plot_path = args.plot or os.path.join(args.work_dir, "benchmarks-compare.png")
+    plotted = report.plot(results, plot_path)
+    print(markdown)
+    print(f"report: {markdown_path}")
+    print(f"plot: {plot_path}" if plotted else "plot: not drawn (matplotlib is not installed)")
+
+    failures = report.failures(results)
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    return 1 if failures else 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_arguments(argv)
+    os.makedirs(args.work_dir, exist_ok=True)
+    if args.report_only:
+        with open(args.report_only, encoding="utf-8") as file:
+            return write_reports(json.load(file), args)
     sizes = dict(QUICK if args.quick else FULL)
     for name in sizes:
         override = getattr(args, name)
@@ -217,7 +243,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     if unknown:
         raise SystemExit(f"unknown clients {unknown}: choose from {list(clients.CLIENTS)}")
 
-    os.makedirs(args.work_dir, exist_ok=True)
     run_id = f"cmp-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     started = time.time()
     results: Dict[str, Any] = {
@@ -250,20 +275,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     json_path = args.json or os.path.join(args.work_dir, "results.json")
     with open(json_path, "w", encoding="utf-8") as file:
         json.dump(results, file, indent=1)
-    markdown = report.markdown(results)
-    markdown_path = args.markdown or os.path.join(args.work_dir, "results.md")
-    with open(markdown_path, "w", encoding="utf-8") as file:
-        file.write(markdown)
-    plot_path = args.plot or os.path.join(args.work_dir, "benchmarks-compare.png")
-    plotted = report.plot(results, plot_path)
-    print(markdown)
-    print(f"results: {json_path}\nreport: {markdown_path}")
-    print(f"plot: {plot_path}" if plotted else "plot: not drawn (matplotlib is not installed)")
-
-    failures = report.failures(results)
-    for failure in failures:
-        print(f"FAILED: {failure}")
-    return 1 if failures else 0
+    print(f"results: {json_path}")
+    return write_reports(results, args)
 
 
 if __name__ == "__main__":

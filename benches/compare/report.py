@@ -331,8 +331,10 @@ def plot(results: Dict[str, Any], path: str) -> bool:
             axis.set_yscale("log")
         axis.grid(axis="y", alpha=0.3)
         if title.startswith(megabytes + " get"):
-            axis.axhline(value / MIB + 64, color="black", linestyle="--", linewidth=1)
-            axis.text(-0.4, value / MIB + 64, " target: value + 64 MiB", va="bottom", fontsize=8)
+            for level, text, style in ((value / MIB + 64, "target: value + 64 MiB", "--"),
+                                       (value / MIB, "the value itself", ":")):
+                axis.axhline(level, color="black", linestyle=style, linewidth=1)
+                axis.text(-0.4, level, " " + text, va="bottom", fontsize=8)
 
     legend_axis = axes.flat[-1]
     legend_axis.axis("off")
