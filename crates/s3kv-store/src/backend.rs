@@ -186,8 +186,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     ///
     /// A range that overlaps the end returns the bytes up to the end; a range that starts at or
     /// past the end, or is empty (`start >= end`), returns no bytes. Either way the object must
-    /// exist. Where [`Capabilities::ranged_read`] holds, the rest of the object is not fetched;
-    /// the default reads the whole object and slices it.
+    /// exist. Where [`Capabilities::ranged_read`] holds, the rest of the object is not fetched
+    /// (on S3 a `HEAD` gives the size to clamp to, and the ranged `GET` is pinned with `If-Match`
+    /// to that version); the default reads the whole object and slices it.
     ///
     /// # Errors
     ///

@@ -88,7 +88,8 @@ pub struct S3Settings {
     /// Size of each part of a streamed upload, and of each ranged read of a streamed download,
     /// in bytes: from 5 MiB to 5 GiB, as S3 allows.
     ///
-    /// A streamed transfer holds about `part_size * (transfer_concurrency + 1)` bytes at once.
+    /// A streamed upload holds about `part_size * (transfer_concurrency + 2)` bytes at once, a
+    /// streamed download about `part_size * (transfer_concurrency + 1)`.
     pub part_size: usize,
     /// How many parts of one streamed upload or download are in flight at once: 1 to 64.
     pub transfer_concurrency: usize,
