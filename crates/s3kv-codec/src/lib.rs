@@ -50,6 +50,10 @@ pub use stream::{Decoder, Encoder};
 /// The high first byte and the line endings catch transfers that mangle binary data, as in PNG.
 pub const MAGIC: [u8; 8] = *b"\x89S3KV\r\n\x1a";
 
+/// The longest header an object of this format has: [`read_header`] needs no more than this
+/// many bytes from the start of an object.
+pub const MAX_HEADER_LEN: usize = header::ENCRYPTED_HEADER_LEN;
+
 /// The format version this crate writes, and the only one it reads.
 pub const FORMAT_VERSION: u8 = 1;
 

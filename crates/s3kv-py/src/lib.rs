@@ -5,6 +5,7 @@
 //! collection its `MutableMapping` face; everything else happens here or below.
 
 mod cbor;
+mod files;
 mod mapping;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -343,9 +344,36 @@ struct Collection {
 impl Collection {
     /// The payload kind code, the bytes, whether the original library wrote it and whether it
     /// may be unpickled; `None` when the key has no value.
-    fn get<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Found<'py>>> {
-        let value = block_on(py, self.process, self.inner.get(key))?;
+    /// With `revalidate`, a cached value is checked with the backend whatever its age.
+    #[pyo3(signature = (key, revalidate = false))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        revalidate: bool,
+    ) -> PyResult<Option<Found<'py>>> {
+        let value = if revalidate {
+            block_on(py, self.process, self.inner.get_revalidated(key))?
+        } else {
+            block_on(py, self.process, self.inner.get(key))?
+        };
         Ok(value.map(|value| self.found(py, &value)))
+    }
+
+    /// The read cache's counters as a dict, or `None` when the collection has no cache.
+    fn cache_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(stats) = self.inner.cache_stats() else { return Ok(None) };
+        let table = PyDict::new(py);
+        table.set_item("hits", stats.hits)?;
+        table.set_item("misses", stats.misses)?;
+        table.set_item("stale_reads", stats.stale_reads)?;
+        table.set_item("revalidations", stats.revalidations)?;
+        table.set_item("inserts", stats.inserts)?;
+        table.set_item("bypassed", stats.bypassed)?;
+        table.set_item("evictions", stats.evictions)?;
+        table.set_item("entries", stats.entries)?;
+        table.set_item("bytes", stats.bytes)?;
+        Ok(Some(table))
     }
 
     /// The values of `keys` in order, as [`Collection::get`] returns each, read with a bounded
@@ -435,6 +463,44 @@ impl Collection {
 
     fn len(&self, py: Python<'_>) -> PyResult<usize> {
         block_on(py, self.process, self.inner.len())
+    }
+
+    /// Stores everything `file.read(n)` yields, streamed in chunks, with payload kind code
+    /// `kind`; returns how many bytes were stored. `length`, when given, is checked.
+    #[pyo3(signature = (key, kind, file, length = None))]
+    fn set_file(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        kind: u8,
+        file: Py<PyAny>,
+        length: Option<u64>,
+    ) -> PyResult<u64> {
+        let kind = kind_from_code(py, kind)?;
+        let (reader, raised) = files::PyFile::new(file);
+        // Python is called once per piece, not once per small read of the codec.
+        let reader = std::io::BufReader::with_capacity(files::PIECE, reader);
+        block_on(py, self.process, self.inner.set_reader(key, kind, reader, length))
+            .map_err(|error| files::raised_or(&raised, error))
+    }
+
+    /// Writes the value of `key` to `file.write`, streamed in chunks, if its kind code is one
+    /// of `kinds`; returns `(bytes written, kind code)`, or `None` when the key has no value.
+    #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
+    fn get_file(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        kinds: Vec<u8>,
+        file: Py<PyAny>,
+    ) -> PyResult<Option<(u64, u8)>> {
+        let kinds =
+            kinds.iter().map(|&code| kind_from_code(py, code)).collect::<PyResult<Vec<_>>>()?;
+        let (writer, raised) = files::PyFile::new(file);
+        let writer = std::io::BufWriter::with_capacity(files::PIECE, writer);
+        let streamed = block_on(py, self.process, self.inner.get_writer(key, &kinds, writer))
+            .map_err(|error| files::raised_or(&raised, error))?;
+        Ok(streamed.map(|streamed| (streamed.len, streamed.kind.to_byte())))
     }
 
     #[getter]

@@ -527,11 +527,20 @@ impl Collection {
 
     async fn read_info(&self, key: &str) -> Result<Option<Info>> {
         let path = self.inner.names.value(key)?;
-        // TODO: the store has no ranged read yet, so the whole object is fetched to read its
-        // header of at most 88 bytes; large values make `info` as slow as a read.
-        let Some(object) = self.fetch(&path).await? else { return Ok(None) };
-        let meta = object.meta;
-        if !s3kv_codec::is_s3kv_object(&object.bytes) {
+        let meta = match self.inner.backend.head(&path).await {
+            Ok(meta) => meta,
+            Err(error) if error.kind() == StoreKind::NotFound => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        // The header is all that is needed, whatever the value's size.
+        let header_len = s3kv_codec::MAX_HEADER_LEN as u64;
+        let start = match self.inner.backend.get_range(&path, 0..header_len).await {
+            Ok(start) => start,
+            // Deleted between the two requests.
+            Err(error) if error.kind() == StoreKind::NotFound => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        if !s3kv_codec::is_s3kv_object(&start) {
             return Ok(Some(Info {
                 stored_size: meta.size,
                 plain_size: None,
@@ -539,11 +548,11 @@ impl Collection {
                 etag: meta.etag,
                 kind: PayloadKind::Pickle,
                 compression: None,
-                encrypted: !looks_like_zlib(&object.bytes),
+                encrypted: !looks_like_zlib(&start),
                 legacy: true,
             }));
         }
-        let header = s3kv_codec::read_header(&object.bytes)?;
+        let header = s3kv_codec::read_header(&start)?;
         Ok(Some(Info {
             stored_size: meta.size,
             plain_size: header.plaintext_len,

@@ -16,9 +16,6 @@ from ._s3kv import Collection as _CoreCollection
 #: requests in flight, set by the connection's ``max_in_flight``).
 BATCH = 64
 
-#: The size of each piece a file is read or written in, so progress is reported as it goes.
-FILE_PIECE = 1024 * 1024
-
 _MISSING = object()
 
 Progress = Union[bool, Callable[[int, int], Any], None]
@@ -141,12 +138,23 @@ class Collection(MutableMapping):
             raise _not_found("get", self.name, key)
         return self._decode(key, found)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value of ``key``, or ``default`` when it has none."""
-        found = self._core.get(_check_key(key))
+    def get(self, key: str, default: Any = None, *, revalidate: bool = False) -> Any:
+        """The value of ``key``, or ``default`` when it has none.
+
+        With a ``ttl``, values are served from the read cache while fresh. ``revalidate=True``
+        asks the storage whether a cached value changed, whatever its age: one small request
+        that transfers the value only if it did (see ``docs/cache.md``).
+        """
+        found = self._core.get(_check_key(key), revalidate)
         if found is None:
             return default
         return self._decode(key, found)
+
+    def cache_stats(self) -> Optional[Dict[str, int]]:
+        """The read cache's counters (``hits``, ``misses``, ``stale_reads``, ``revalidations``,
+        ``inserts``, ``bypassed``, ``evictions``, ``entries``, ``bytes``), or ``None`` when the
+        collection has no ``ttl`` and so no cache."""
+        return self._core.cache_stats()
 
     def __setitem__(self, key: str, value: Any) -> None:
         key = _check_key(key)
@@ -315,53 +323,59 @@ class Collection(MutableMapping):
     def put_file(self, key: str, path_or_fileobj: PathOrFile, progress: Progress = None) -> int:
         """Store a file's bytes under ``key``; return how many bytes were stored.
 
-        ``path_or_fileobj`` is a path or a binary file object opened for reading. ``progress``
-        is a callable ``(done_bytes, total_bytes)``, or ``True`` for a bar (``st.progress``
-        inside Streamlit, tqdm in a terminal when it is installed). The value reads back as
-        ``bytes``.
+        ``path_or_fileobj`` is a path or a binary file object opened for reading. The file
+        streams through in chunks, so a file of any size takes a few megabytes of memory.
+        ``progress`` is a callable ``(done_bytes, total_bytes)``, or ``True`` for a bar
+        (``st.progress`` inside Streamlit, tqdm in a terminal when it is installed). The value
+        reads back as ``bytes``. On any failure nothing is stored and an earlier value stays.
         """
         _check_key(key)
         report = _progress.reporter(progress, f"storing {key}")
         with _progress.opened(path_or_fileobj, "rb") as file:
             total = _progress.remaining(file)
-            # TODO: the codec encodes whole values, so the file is held in memory once here;
-            # streaming chunks would bound memory by the chunk size.
-            pieces = []
-            done = 0
-            while True:
-                piece = file.read(FILE_PIECE)
-                if not piece:
-                    break
-                pieces.append(piece)
-                done += len(piece)
-                report(done, max(total, done))
-        data = b"".join(pieces)
-        del pieces
-        self._core.set(key, _values.BYTES, data)
-        report(done, done)
-        return done
+
+            def transfer(progress: _progress.Report) -> int:
+                counted = _progress.CountingReader(file, progress, total or 0)
+                # A known length goes into the header (``info`` shows it) and is checked: a
+                # file that changes size while it is stored is refused, not stored torn.
+                return self._core.set_file(key, _values.BYTES, counted, total)
+
+            stored = _progress.on_this_thread(report, transfer)
+        report(stored, stored)
+        return stored
 
     def get_file(self, key: str, path_or_fileobj: PathOrFile, progress: Progress = None) -> int:
         """Write the value of ``key`` (bytes or text) to a file; return how many bytes.
 
-        ``path_or_fileobj`` is a path (written whole, replacing any file there) or a binary file
-        object opened for writing. ``progress`` is as for :meth:`put_file`.
+        ``path_or_fileobj`` is a path or a binary file object opened for writing. The value
+        streams through in chunks, so a value of any size takes a few megabytes of memory. A
+        path is written whole or not at all: the value goes to a temporary file beside it,
+        which replaces the file at the path only once the value has checked out. A file object
+        may be left with part of the value when reading fails. ``progress`` is as for
+        :meth:`put_file`.
         """
-        found = self._core.get(_check_key(key))
-        if found is None:
-            raise _not_found("get_file", self.name, key)
-        kind, data, _legacy, _trusted = found
-        if kind not in (_values.BYTES, _values.TEXT):
-            raise UnsupportedError(
-                f"the value of key {key!r} is a {_values.KIND_NAMES.get(kind, 'unknown')} "
-                "object, not a file's bytes: read it with collection[key]"
-            )
+        _check_key(key)
         report = _progress.reporter(progress, f"writing {key}")
-        view = memoryview(data)
-        total = len(view)
-        with _progress.opened(path_or_fileobj, "wb") as file:
-            for start in range(0, total, FILE_PIECE):
-                file.write(view[start : start + FILE_PIECE])
-                report(min(start + FILE_PIECE, total), total)
-        report(total, total)
-        return total
+        total = 0
+        if report is not _progress.IGNORE:
+            found_info = self._core.info(key)
+            total = (found_info or {}).get("plain_size") or 0
+        kinds = [_values.BYTES, _values.TEXT]
+        try:
+            with _progress.replacing(path_or_fileobj) as file:
+
+                def transfer(progress: _progress.Report) -> Any:
+                    counted = _progress.CountingWriter(file, progress, total)
+                    return self._core.get_file(key, kinds, counted)
+
+                found = _progress.on_this_thread(report, transfer)
+                if found is None:
+                    raise _not_found("get_file", self.name, key)
+        except UnsupportedError as error:
+            raise UnsupportedError(
+                f"the value of key {key!r} is not a file's bytes ({error}): read it with "
+                "collection[key]"
+            ) from None
+        written = found[0]
+        report(written, written)
+        return written

@@ -6,14 +6,21 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import queue
 import sys
-from typing import IO, Any, Callable, Iterator, Union
+import tempfile
+import threading
+from typing import IO, Any, Callable, Iterator, Optional, Union
 
 Report = Callable[[int, int], None]
 
 
 def _ignore(done: int, total: int) -> None:
     pass
+
+
+#: The reporter of a transfer nobody watches.
+IGNORE: Report = _ignore
 
 
 def _in_streamlit() -> bool:
@@ -79,12 +86,123 @@ def opened(path_or_fileobj: Union[str, "os.PathLike[str]", IO[bytes]], mode: str
         yield path_or_fileobj
 
 
-def remaining(file: Any) -> int:
-    """How many bytes are left to read in ``file``, or 0 when it cannot tell."""
+def remaining(file: Any) -> Optional[int]:
+    """How many bytes are left to read in ``file``, or None when it cannot tell."""
     try:
         here = file.tell()
         end = file.seek(0, io.SEEK_END)
         file.seek(here)
         return max(end - here, 0)
     except (AttributeError, OSError, ValueError):
-        return 0
+        return None
+
+
+def on_this_thread(report: Report, work: Callable[[Report], Any]) -> Any:
+    """Runs ``work(progress)`` on a worker thread and calls ``report`` on this one.
+
+    Transfers stream on s3kv's own threads, but a progress callback belongs to the caller's
+    thread: Streamlit elements only update from the script's thread, and a caller's callback
+    should not have to be thread-safe. Updates queue up while the work runs; this thread
+    reports each in order. An exception of ``report`` is raised once the work is done (the
+    transfer is not cut short by it).
+    """
+    if report is IGNORE:
+        return work(IGNORE)
+    updates: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work(lambda done, total: updates.put((done, total)))
+        except BaseException as error:  # handed to the caller's thread as it is
+            outcome["error"] = error
+        finally:
+            updates.put(None)
+
+    worker = threading.Thread(target=run, name="s3kv-transfer", daemon=True)
+    worker.start()
+    failed: Any = None
+    while True:
+        update = updates.get()
+        if update is None:
+            break
+        if failed is None:
+            try:
+                report(*update)
+            except Exception as error:  # the caller's callback; raised after the transfer
+                failed = error
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    if failed is not None:
+        raise failed
+    return outcome["value"]
+
+
+class CountingReader:
+    """A binary file's ``read``, reporting the bytes read so far."""
+
+    def __init__(self, file: Any, report: Report, total: int) -> None:
+        self._file = file
+        self._report = report
+        self._total = total
+        self._done = 0
+
+    def read(self, size: int) -> bytes:
+        piece = self._file.read(size)
+        if isinstance(piece, (bytes, bytearray, memoryview)) and piece:
+            self._done += len(piece)
+            self._report(self._done, max(self._total, self._done))
+        return piece  # type: ignore[no-any-return]
+
+
+class CountingWriter:
+    """A binary file's ``write``, reporting the bytes written so far."""
+
+    def __init__(self, file: Any, report: Report, total: int) -> None:
+        self._file = file
+        self._report = report
+        self._total = total
+        self._done = 0
+
+    def write(self, data: bytes) -> Any:
+        written = self._file.write(data)
+        self._done += len(data) if written is None else written
+        self._report(self._done, max(self._total, self._done))
+        return written
+
+    def flush(self) -> None:
+        flush = getattr(self._file, "flush", None)
+        if flush is not None:
+            flush()
+
+
+@contextlib.contextmanager
+def replacing(path_or_fileobj: Union[str, "os.PathLike[str]", IO[bytes]]) -> Iterator[Any]:
+    """The file object given; or, for a path, a new temporary file beside it that replaces the
+    file at the path when the block succeeds, and is removed when it fails."""
+    if not isinstance(path_or_fileobj, (str, os.PathLike)):
+        yield path_or_fileobj
+        return
+    target = os.fspath(path_or_fileobj)
+    directory = os.path.dirname(os.path.abspath(target))
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(target)}.", suffix=".s3kv-partial", dir=directory
+    )
+    try:
+        # mkstemp makes the file private; give it the mode the file it replaces had, or the
+        # usual mode of a new file.
+        try:
+            mode = os.stat(target).st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644
+        os.chmod(temporary, mode)
+        with os.fdopen(handle, "wb") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
