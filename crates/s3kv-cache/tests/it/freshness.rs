@@ -1,11 +1,11 @@
 //! The consistency rules of the crate documentation: fresh within the ttl, stale after it,
 //! revalidation by entity tag, and what inserts and invalidations leave behind.
 
-use std::time::Duration;
+use std::{sync::Arc, thread, time::Duration};
 
-use s3kv_cache::Lookup;
+use s3kv_cache::{Cache, CacheConfig, Lookup};
 
-use crate::support::{JUST_UNDER_TTL, TTL, cache_with_ttl, value};
+use crate::support::{JUST_UNDER_TTL, ManualClock, TTL, cache_with_ttl, value};
 
 /// The entity tag a stale lookup carries, or a failure naming what came instead.
 fn stale_etag<V>(lookup: Lookup<V>) -> String {
@@ -201,4 +201,31 @@ fn statistics_add_up_to_the_calls_made() {
     assert_eq!(stats.entries, 3);
     // Each weight plus its key and entity tag lengths.
     assert_eq!(stats.bytes, (10 + 5 + 2) + (1 + 5 + 2) + (1 + 7));
+}
+
+/// A cache of byte vectors with the given ttl and idle time, on a manual clock that the idle
+/// expiry does not follow.
+fn cache_with_idle(ttl: Duration, max_idle: Duration) -> Cache<Arc<Vec<u8>>> {
+    let mut config = CacheConfig::new(ttl);
+    config.max_idle = Some(max_idle);
+    Cache::with_clock(config, ManualClock::new()).expect("valid config")
+}
+
+#[test]
+fn entry_unused_for_max_idle_is_dropped() {
+    let cache = cache_with_idle(Duration::ZERO, Duration::from_millis(20));
+    cache.insert("k", value(b"one"), Some("e1".to_owned()), 3);
+
+    // Idle expiry follows the system clock; sleeping well past it makes the outcome certain.
+    thread::sleep(Duration::from_millis(200));
+    assert!(matches!(cache.lookup("k"), Lookup::Miss));
+}
+
+#[test]
+fn max_idle_shorter_than_ttl_counts_as_the_ttl() {
+    let cache = cache_with_idle(TTL, Duration::from_millis(1));
+    cache.insert("k", value(b"one"), Some("e1".to_owned()), 3);
+
+    thread::sleep(Duration::from_millis(50));
+    assert!(matches!(cache.lookup("k"), Lookup::Fresh(_)));
 }
