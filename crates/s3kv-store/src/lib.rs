@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod counting;
 mod error;
 #[cfg(feature = "fs")]
 mod fs;
@@ -39,6 +40,7 @@ mod s3;
 pub use crate::backend::{
     Backend, BodyStream, Capabilities, Entry, Object, ObjectMeta, PutMode, ValueStream,
 };
+pub use crate::counting::{Counting, Counts};
 pub use crate::error::{Error, ErrorKind};
 #[cfg(feature = "fs")]
 pub use crate::fs::{FsSettings, fs};

@@ -2,125 +2,25 @@
 //! none, a revalidated unchanged read transfers no body, writes and deletes of this process
 //! are seen at once, and another connection's writes after the ttl or a revalidated read.
 
-use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::stream::BoxStream;
-use s3kv::store::{
-    BodyStream, Capabilities, Entry, Error, Object, ObjectMeta, PutMode, ValueStream,
-};
+use s3kv::store::{Counting, Counts};
 use s3kv::{Backend, Connection, PayloadKind};
 use serde_json::{Map, Value, json};
 
 use crate::backends::{loader, s3_kwargs};
 
-/// Requests that reached the wrapped backend, and the value bytes they carried back.
-#[derive(Debug, Default)]
-struct Counts {
-    gets: AtomicU64,
-    conditional_gets: AtomicU64,
-    not_modified: AtomicU64,
-    heads: AtomicU64,
-    puts: AtomicU64,
-    lists: AtomicU64,
-    bytes_read: AtomicU64,
-}
+/// What the counting wrapper of a connection has seen so far.
+struct Counter(Counting);
 
-impl Counts {
+impl Counter {
+    fn now(&self) -> Counts {
+        self.0.counts()
+    }
+
     fn reads(&self) -> u64 {
-        self.gets.load(Ordering::SeqCst) + self.conditional_gets.load(Ordering::SeqCst)
-    }
-
-    fn bytes(&self) -> u64 {
-        self.bytes_read.load(Ordering::SeqCst)
-    }
-}
-
-/// A backend that counts what passes through to another.
-#[derive(Debug)]
-struct Counting {
-    inner: Arc<dyn Backend>,
-    counts: Arc<Counts>,
-}
-
-fn bump(counter: &AtomicU64, by: u64) {
-    counter.fetch_add(by, Ordering::SeqCst);
-}
-
-#[async_trait::async_trait]
-impl Backend for Counting {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    async fn check(&self) -> Result<(), Error> {
-        self.inner.check().await
-    }
-
-    async fn get(&self, path: &str) -> Result<Object, Error> {
-        bump(&self.counts.gets, 1);
-        let object = self.inner.get(path).await?;
-        bump(&self.counts.bytes_read, object.bytes.len() as u64);
-        Ok(object)
-    }
-
-    async fn head(&self, path: &str) -> Result<ObjectMeta, Error> {
-        bump(&self.counts.heads, 1);
-        self.inner.head(path).await
-    }
-
-    async fn put(&self, path: &str, bytes: Bytes, mode: PutMode) -> Result<ObjectMeta, Error> {
-        bump(&self.counts.puts, 1);
-        self.inner.put(path, bytes, mode).await
-    }
-
-    async fn delete(&self, path: &str) -> Result<(), Error> {
-        self.inner.delete(path).await
-    }
-
-    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<Entry, Error>> {
-        bump(&self.counts.lists, 1);
-        self.inner.list(prefix)
-    }
-
-    async fn get_if_none_match(&self, path: &str, etag: &str) -> Result<Option<Object>, Error> {
-        bump(&self.counts.conditional_gets, 1);
-        let found = self.inner.get_if_none_match(path, etag).await?;
-        match &found {
-            Some(object) => bump(&self.counts.bytes_read, object.bytes.len() as u64),
-            None => bump(&self.counts.not_modified, 1),
-        }
-        Ok(found)
-    }
-
-    async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, Error> {
-        self.inner.get_range(path, range).await
-    }
-
-    async fn delete_many(&self, paths: &[String]) -> Result<(), Error> {
-        self.inner.delete_many(paths).await
-    }
-
-    async fn put_stream(
-        &self,
-        path: &str,
-        body: BodyStream,
-        mode: PutMode,
-    ) -> Result<ObjectMeta, Error> {
-        bump(&self.counts.puts, 1);
-        self.inner.put_stream(path, body, mode).await
-    }
-
-    async fn get_stream(&self, path: &str) -> Result<(ObjectMeta, ValueStream), Error> {
-        bump(&self.counts.gets, 1);
-        self.inner.get_stream(path).await
+        self.now().reads()
     }
 }
 
@@ -132,24 +32,20 @@ fn object(value: Value) -> Map<String, Value> {
 }
 
 /// A connection through a counting wrapper around `backend`, with `kwargs`.
-async fn counted(
-    kwargs: &Map<String, Value>,
-    backend: Arc<dyn Backend>,
-) -> (Connection, Arc<Counts>) {
-    let counts = Arc::new(Counts::default());
-    let wrapped: Arc<dyn Backend> =
-        Arc::new(Counting { inner: backend, counts: Arc::clone(&counts) });
+async fn counted(kwargs: &Map<String, Value>, backend: Arc<dyn Backend>) -> (Connection, Counter) {
+    let counting = Counting::new(backend);
+    let wrapped: Arc<dyn Backend> = Arc::new(counting.clone());
     let loader = loader(kwargs.clone());
     let settings = loader.load().expect("settings");
     let connection = Connection::with_backend(loader, settings, wrapped).await.expect("opens");
-    (connection, counts)
+    (connection, Counter(counting))
 }
 
-/// The backends a cache test shares between two connections: memory always, S3 when
-/// configured (two independent clients of one bucket, as two app replicas are).
 /// A backend's name, connection kwargs, and two clients of the same data.
 type Shared = (&'static str, Map<String, Value>, Arc<dyn Backend>, Arc<dyn Backend>);
 
+/// The backends a cache test shares between two connections: memory always, S3 when
+/// configured (two independent clients of one bucket, as two app replicas are).
 fn shared_backends() -> Vec<Shared> {
     let memory = s3kv::store::memory().expect("memory");
     let mut found: Vec<Shared> =
@@ -200,10 +96,10 @@ async fn fresh_reads_make_no_request_and_stale_ones_transfer_nothing_unchanged()
         // A revalidated read of an unchanged value: one conditional request, no body.
         let read = collection.get_revalidated("k").await.expect("get").expect("a value");
         assert!(read.data == value);
-        assert_eq!(counts.conditional_gets.load(Ordering::SeqCst), 1);
+        assert_eq!(counts.now().conditional_gets, 1);
         assert_eq!(counts.reads(), opened + 1);
-        assert_eq!(counts.not_modified.load(Ordering::SeqCst), 1);
-        assert_eq!(counts.bytes(), 0, "an unchanged value was transferred");
+        assert_eq!(counts.now().not_modified, 1);
+        assert_eq!(counts.now().bytes_read, 0, "an unchanged value was transferred");
         assert_eq!(collection.cache_stats().expect("a cache").revalidations, 1);
 
         // Opening the collection again (as a Streamlit script does on every run) keeps the
@@ -214,9 +110,9 @@ async fn fresh_reads_make_no_request_and_stale_ones_transfer_nothing_unchanged()
         assert_eq!(counts.reads(), reads);
 
         // Listing is never served from the cache.
-        let lists = counts.lists.load(Ordering::SeqCst);
+        let lists = counts.now().lists;
         assert_eq!(collection.keys().await.expect("keys"), ["k"]);
-        assert!(counts.lists.load(Ordering::SeqCst) > lists);
+        assert!(counts.now().lists > lists);
     }
 }
 
@@ -262,22 +158,18 @@ async fn ttl_zero_revalidates_every_read_and_unset_caches_nothing() {
     for _ in 0..10 {
         assert!(collection.get("k").await.expect("get").is_some());
     }
-    assert_eq!(counts.conditional_gets.load(Ordering::SeqCst), 10);
-    assert_eq!(counts.not_modified.load(Ordering::SeqCst), 10);
-    assert_eq!(counts.bytes(), 0);
+    assert_eq!(counts.now().conditional_gets, 10);
+    assert_eq!(counts.now().not_modified, 10);
+    assert_eq!(counts.now().bytes_read, 0);
 
     let (plain, counts) = counted(&object(json!({"mode": "dict"})), memory).await;
     let collection = plain.collection("always", Map::new()).await.expect("opens");
     assert!(collection.cache_stats().is_none());
-    let opened = counts.gets.load(Ordering::SeqCst);
+    let opened = counts.now().gets;
     for _ in 0..3 {
         assert!(collection.get("k").await.expect("get").is_some());
     }
-    assert_eq!(
-        counts.gets.load(Ordering::SeqCst),
-        opened + 3,
-        "without a ttl every read is a read"
-    );
+    assert_eq!(counts.now().gets, opened + 3, "without a ttl every read is a read");
 }
 
 #[tokio::test]
