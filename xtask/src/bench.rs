@@ -86,6 +86,8 @@ pub(crate) fn run(repo: &Repo, rest: &[String]) -> Result<(), String> {
     } else {
         let mut command = process::cargo(repo);
         command.args(["bench", "-p", "s3kv-benches"]);
+        // The store bench measures against the same Garage.
+        garage.settings().apply_garage(&mut command);
         if !options.criterion.is_empty() {
             command.arg("--").args(options.criterion);
         }
