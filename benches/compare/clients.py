@@ -309,13 +309,18 @@ def create_kms_key(backend: Backend) -> str:
     return kms.create_key(Description="s3kv benchmark")["KeyMetadata"]["Arn"]
 
 
+def list_keys(count: int) -> List[str]:
+    """The keys of the listing case; the same in every process, so only the count travels."""
+    return [f"list-{index:06d}" for index in range(count)]
+
+
 def seed_plain(backend: Backend, prefix: str, count: int, value: bytes) -> List[str]:
     """Writes ``count`` small objects that boto3, obstore and the original pipeline all list.
 
     Names follow the original's layout (``<prefix>/<hex collection>/<hex key>``), so the three
     clients list one and the same set; returns the keys as the original would decode them.
     """
-    keys = [f"list-{index:06d}" for index in range(count)]
+    keys = list_keys(count)
     base = f"{prefix}/{legacy.hex_name(COLLECTION)}"
     if backend.kind == "fs":
         folder = os.path.join(backend.settings["path"], base)

@@ -80,6 +80,9 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
     except subprocess.TimeoutExpired:
         print(f" timed out after {JOB_TIMEOUT} s")
         return {"error": f"timed out after {JOB_TIMEOUT} s"}
+    except OSError as error:
+        print(f" cannot start: {error}")
+        return {"error": f"cannot start the worker: {error}"}
     took = time.perf_counter() - started
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
@@ -158,12 +161,11 @@ def measure_backend(
         if seeded is None and client != "s3kv":
             print(f"  seeding {sizes['list_keys']} objects for the plain clients")
             seeded = clients.seed_plain(backend, plain_prefix, sizes["list_keys"], b"x")
-        keys = [f"list-{index:06d}" for index in range(sizes["list_keys"])]
         prefix = {
             "s3kv": f"{run_id}/s3kv-list",
             "legacy": plain_prefix,
         }.get(client, f"{plain_prefix}/{clients.legacy.hex_name(clients.COLLECTION)}")
-        listing = job(client, "list", f"list {len(keys)}", keys=keys)
+        listing = job(client, "list", f"list {sizes['list_keys']}", list_keys=sizes["list_keys"])
         listing["prefix"] = prefix
         results[client]["list"] = run_job(listing)
     return results
