@@ -36,6 +36,7 @@ pub const PARAMETERS: &[&str] = &[
     "retries",
     "max_in_flight",
     "cache_size",
+    "allow_pickle",
 ];
 
 /// The names a secrets table accepts: every parameter, plus `type`, which Streamlit reads.
@@ -59,6 +60,7 @@ pub(crate) const SECRETS_TABLE_NAMES: &[&str] = &[
     "retries",
     "max_in_flight",
     "cache_size",
+    "allow_pickle",
     "type",
 ];
 
@@ -138,6 +140,7 @@ pub(crate) const TABLE: &[Parameter] = &[
         false,
         "a number of bytes, or a size such as \"64MiB\" or \"1GB\", from 1MiB to 1TiB",
     ),
+    parameter("allow_pickle", false, "true or false"),
 ];
 
 const fn parameter(name: &'static str, is_secret: bool, expected: &'static str) -> Parameter {
@@ -163,6 +166,7 @@ pub(crate) fn defaults() -> Dict {
     dict.insert("retries".into(), Value::from(DEFAULT_RETRIES));
     dict.insert("max_in_flight".into(), Value::from(DEFAULT_MAX_IN_FLIGHT));
     dict.insert("cache_size".into(), Value::from(DEFAULT_CACHE_SIZE));
+    dict.insert("allow_pickle".into(), Value::from(false));
     dict
 }
 
@@ -205,6 +209,8 @@ pub(crate) struct Raw {
     max_in_flight: usize,
     #[serde(deserialize_with = "de_cache_size")]
     cache_size: u64,
+    #[serde(deserialize_with = "de_flag")]
+    allow_pickle: bool,
 }
 
 impl From<Raw> for Settings {
@@ -228,6 +234,7 @@ impl From<Raw> for Settings {
             retries: raw.retries,
             max_in_flight: raw.max_in_flight,
             cache_size: raw.cache_size,
+            allow_pickle: raw.allow_pickle,
         }
     }
 }
@@ -369,6 +376,10 @@ fn de_max_in_flight<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize,
     })
 }
 
+fn de_flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    with(deserializer, parse_flag)
+}
+
 fn de_cache_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
     with(deserializer, parse_cache_size)
 }
@@ -482,6 +493,22 @@ pub(crate) fn parse_whole_number(scalar: Scalar) -> Result<u64, Invalid> {
         Scalar::Integer(count) => u64::try_from(count).map_err(|_| Invalid),
         Scalar::Text(text) => text.trim().parse::<u64>().map_err(|_| Invalid),
         Scalar::Float(_) | Scalar::Bool(_) | Scalar::Nothing => Err(Invalid),
+    }
+}
+
+/// A yes-or-no switch: a boolean, or the strings `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`
+/// in any case, as environment variables carry it.
+pub(crate) fn parse_flag(scalar: Scalar) -> Result<bool, Invalid> {
+    match scalar {
+        Scalar::Bool(flag) => Ok(flag),
+        Scalar::Integer(0) => Ok(false),
+        Scalar::Integer(1) => Ok(true),
+        Scalar::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(Invalid),
+        },
+        Scalar::Integer(_) | Scalar::Float(_) | Scalar::Nothing => Err(Invalid),
     }
 }
 

@@ -144,6 +144,9 @@ pub struct Settings {
     /// The most bytes of decoded values one collection's read cache holds (`cache_size`); only
     /// used when `ttl` is set.
     pub cache_size: u64,
+    /// Whether pickles that nothing authenticates may be unpickled (`allow_pickle`): those of
+    /// unencrypted collections and of the original library, on S3.
+    pub allow_pickle: bool,
 }
 
 impl Settings {
@@ -188,6 +191,7 @@ impl Default for Settings {
             retries: crate::parameter::DEFAULT_RETRIES,
             max_in_flight: crate::parameter::DEFAULT_MAX_IN_FLIGHT,
             cache_size: crate::parameter::DEFAULT_CACHE_SIZE,
+            allow_pickle: false,
         }
     }
 }

@@ -98,3 +98,29 @@ def test_mode_dict_needs_nothing_else():
     db = s3kv.connect(mode="dict").collection("c")
     db["k"] = 1
     assert db["k"] == 1
+
+
+def test_allow_pickle_comes_from_the_environment_or_secrets(tmp_path, monkeypatch):
+    """On S3, unauthenticated pickles are refused unless allow_pickle is set, and the setting
+    may come from the environment or secrets as well as from the collection."""
+    from conftest import s3_kwargs
+
+    kwargs = s3_kwargs()
+    if kwargs is None:
+        pytest.skip("no S3 server configured")
+    s3kv.connect(**kwargs).collection("pickles")["obj"] = {"a": 1}
+    with pytest.raises(s3kv.UnsupportedError, match="allow_pickle"):
+        s3kv.connect(**kwargs).collection("pickles")["obj"]
+
+    monkeypatch.setenv("my_kv_allow_pickle", "true")
+    assert s3kv.connect("my_kv", **kwargs).collection("pickles")["obj"] == {"a": 1}
+    refused = s3kv.connect("my_kv", **kwargs).collection("pickles", allow_pickle=False)
+    with pytest.raises(s3kv.UnsupportedError):
+        refused["obj"]
+    monkeypatch.delenv("my_kv_allow_pickle")
+
+    write_secrets(tmp_path / "work", "[connections.my_kv]\nallow_pickle = true\n")
+    assert s3kv.connect("my_kv", **kwargs).collection("pickles")["obj"] == {"a": 1}
+    monkeypatch.setenv("my_kv_allow_pickle", "sometimes")
+    with pytest.raises(s3kv.ConfigError, match="allow_pickle"):
+        s3kv.connect("my_kv", **kwargs).collection("pickles")

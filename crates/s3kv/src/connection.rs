@@ -148,7 +148,7 @@ impl Connection {
     async fn open_collection(
         &self,
         name: &str,
-        mut options: Map<String, JsonValue>,
+        options: Map<String, JsonValue>,
     ) -> Result<Collection> {
         if let Some(misplaced) =
             options.keys().find(|option| !COLLECTION_PARAMETERS.contains(&option.as_str()))
@@ -168,16 +168,6 @@ impl Connection {
             };
             return Err(Error::new(ErrorKind::Config, message));
         }
-        let allow_pickle = match options.remove("allow_pickle") {
-            None | Some(JsonValue::Null) => false,
-            Some(JsonValue::Bool(allow)) => allow,
-            Some(other) => {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!("allow_pickle must be true or false, not {other}"),
-                ));
-            }
-        };
         let settings = self.inner.loader.load_with(options)?;
         let password = settings.password.as_ref().map(|secret| secret.expose().to_owned());
         let salt = settings.salt.as_ref().map(|secret| secret.expose().to_owned());
@@ -209,7 +199,7 @@ impl Connection {
             password.as_deref(),
             salt.as_deref().unwrap_or(""),
             &settings,
-            ReadPolicy { allow_pickle, cache },
+            ReadPolicy { allow_pickle: settings.allow_pickle, cache },
         )
     }
 

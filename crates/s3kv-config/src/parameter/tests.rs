@@ -163,6 +163,7 @@ fn defaults_cover_exactly_the_parameters_with_a_default() {
         "retries",
         "max_in_flight",
         "cache_size",
+        "allow_pickle",
     ];
     expected.sort_unstable();
     assert_eq!(names, expected);
@@ -199,5 +200,31 @@ fn cache_size_rejects_out_of_range_and_nonsense() {
     ] {
         let shown = format!("{scalar:?}");
         assert_eq!(parse_cache_size(scalar), Err(Invalid), "{shown}");
+    }
+}
+
+#[test]
+fn flags_accept_booleans_and_their_usual_spellings() {
+    for (scalar, expected) in [
+        (Scalar::Bool(true), true),
+        (Scalar::Bool(false), false),
+        (Scalar::Integer(1), true),
+        (Scalar::Integer(0), false),
+        (text("TRUE"), true),
+        (text(" yes "), true),
+        (text("on"), true),
+        (text("1"), true),
+        (text("False"), false),
+        (text("no"), false),
+        (text("off"), false),
+        (text("0"), false),
+    ] {
+        let shown = format!("{scalar:?}");
+        assert_eq!(parse_flag(scalar), Ok(expected), "{shown}");
+    }
+    for scalar in [Scalar::Integer(2), Scalar::Float(1.0), Scalar::Nothing, text(""), text("maybe")]
+    {
+        let shown = format!("{scalar:?}");
+        assert_eq!(parse_flag(scalar), Err(Invalid), "{shown}");
     }
 }

@@ -19,6 +19,7 @@ fn strings_parse_to_each_parameters_type() -> TestResult {
             ("my_kv_connect_timeout", "250ms"),
             ("my_kv_max_in_flight", "4"),
             ("my_kv_cache_size", "64MiB"),
+            ("my_kv_allow_pickle", "true"),
             ("my_kv_addressing", "virtual"),
             ("my_kv_salt", "00ff"),
         ]))
@@ -32,6 +33,7 @@ fn strings_parse_to_each_parameters_type() -> TestResult {
     assert_eq!(settings.connect_timeout, Duration::from_millis(250));
     assert_eq!(settings.max_in_flight, 4);
     assert_eq!(settings.cache_size, 64 << 20);
+    assert!(settings.allow_pickle);
     assert_eq!(settings.addressing, Addressing::Virtual);
     // A salt that looks like a number stays the exact string.
     assert_eq!(settings.salt.as_ref().map(Secret::expose), Some("00ff"));

@@ -55,7 +55,7 @@ class Connection:
         password: Optional[str] = None,
         *,
         serializer: str = "pickle",
-        allow_pickle: bool = False,
+        allow_pickle: Optional[bool] = None,
         **options: Any,
     ) -> Collection:
         """Open the collection ``name``, a dict of str keys to values.
@@ -65,13 +65,20 @@ class Connection:
         :class:`WrongPasswordError` here, not at the first read. ``serializer`` stores values
         other than bytes and str with ``"pickle"`` (the default), ``"json"`` or ``"cbor"``.
         ``allow_pickle=True`` reads pickles of an unencrypted collection on S3, which anyone who
-        can write to the bucket could have planted (unpickling runs code).
+        can write to the bucket could have planted (unpickling runs code); not given, the
+        connection's ``allow_pickle`` setting applies (false unless secrets or the environment
+        say otherwise).
         """
         _check_key(name, "collection names")
         if password is not None:
             options["password"] = password
         serializer = _values.check_serializer(serializer)
-        options["allow_pickle"] = bool(allow_pickle)
+        if allow_pickle is not None:
+            if not isinstance(allow_pickle, bool):
+                raise ConfigError(
+                    f"allow_pickle must be True or False, not {type(allow_pickle).__name__}"
+                )
+            options["allow_pickle"] = allow_pickle
         return Collection(self._core.collection(name, options), serializer)
 
     def describe(self) -> str:

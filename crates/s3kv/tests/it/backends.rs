@@ -20,7 +20,14 @@ pub(crate) struct Target {
 impl Target {
     /// A new connection to this target's data; every connection sees the same data.
     pub(crate) async fn connect(&self) -> Connection {
-        let loader = loader(self.kwargs.clone());
+        self.connect_with(Map::new()).await
+    }
+
+    /// A new connection to this target's data with `extra` connection parameters.
+    pub(crate) async fn connect_with(&self, extra: Map<String, Value>) -> Connection {
+        let mut kwargs = self.kwargs.clone();
+        kwargs.extend(extra);
+        let loader = loader(kwargs);
         match &self.memory {
             // Each `mode: dict` connection has a memory of its own; share one instead.
             Some(memory) => {

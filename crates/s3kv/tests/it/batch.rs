@@ -128,10 +128,23 @@ async fn pickles(target: &Target) {
     assert!(allowed.pickle_allowed(&value) && allowed.pickle_allowed(&legacy));
 
     let mut options = Map::new();
-    options.insert("allow_pickle".into(), json!("yes"));
+    options.insert("allow_pickle".into(), json!("perhaps"));
     let error = connection.collection("pickles", options).await.expect_err("not a bool");
     assert_eq!(error.kind(), ErrorKind::Config);
-    assert!(error.to_string().contains("allow_pickle must be true or false"), "{error}");
+    assert!(error.to_string().contains("expected true or false"), "{error}");
+    assert!(error.to_string().contains("allow_pickle"), "{error}");
+
+    // The connection's own setting (from kwargs, secrets or the environment) applies to its
+    // collections, and a collection may turn it off again.
+    let mut extra = Map::new();
+    extra.insert("allow_pickle".into(), json!("true"));
+    let trusting = target.connect_with(extra).await;
+    let allowed = trusting.collection("pickles", Map::new()).await.expect("opens");
+    assert!(allowed.pickle_allowed(&value) && allowed.pickle_allowed(&legacy));
+    let mut options = Map::new();
+    options.insert("allow_pickle".into(), json!(false));
+    let refused = trusting.collection("pickles", options).await.expect("opens");
+    assert_eq!(refused.pickle_allowed(&value), !on_s3);
 }
 
 #[tokio::test]
