@@ -22,6 +22,30 @@ use crate::names::Names;
 /// its own (one key derivation), so both read back the same one.
 const READ_BACK_DELAY: Duration = Duration::from_secs(1);
 
+/// No manifest s3kv writes comes near this; a larger object at the manifest's name is not
+/// read whole, so a planted giant costs one small ranged read.
+const MAX_MANIFEST_LEN: u64 = 64 * 1024;
+
+/// The manifest's bytes, or `None` when there is none, read with a bounded ranged read.
+async fn read_manifest(backend: &dyn Backend, path: &str) -> Result<Option<Bytes>> {
+    let bytes = match backend.get_range(path, 0..MAX_MANIFEST_LEN + 1).await {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == StoreKind::NotFound => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    if bytes.len() as u64 > MAX_MANIFEST_LEN {
+        return Err(Error::new(
+            ErrorKind::Corrupt,
+            format!(
+                "the collection's manifest (manifest.s3kv) is larger than {} KiB, which no \
+                 manifest is: it was replaced or damaged",
+                MAX_MANIFEST_LEN / 1024
+            ),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
 /// Opens the data key of `collection`: with a password, unlocks its manifest, creating the
 /// manifest on first use; without one, checks that the collection has no manifest.
 ///
@@ -39,11 +63,7 @@ pub(crate) async fn unlock(
 ) -> Result<Option<DataKey>> {
     let names = Names::new(collection, &backend.capabilities())?;
     let path = names.manifest();
-    let existing = match backend.get(&path).await {
-        Ok(object) => Some(object.bytes),
-        Err(error) if error.kind() == StoreKind::NotFound => None,
-        Err(error) => return Err(error.into()),
-    };
+    let existing = read_manifest(backend, &path).await?;
     let Some(password) = password else {
         if existing.is_some() {
             return Err(Error::new(
@@ -166,8 +186,13 @@ async fn read_back(
     salt: &str,
     collection: &str,
 ) -> Result<DataKey> {
-    let stored = backend.get(path).await?;
-    open_manifest(&stored.bytes, password, salt, collection)
+    let Some(stored) = read_manifest(backend, path).await? else {
+        return Err(Error::new(
+            ErrorKind::Backend,
+            "the manifest just written is gone: another app may have deleted the collection",
+        ));
+    };
+    open_manifest(&stored, password, salt, collection)
 }
 
 fn open_manifest(bytes: &[u8], password: &str, salt: &str, collection: &str) -> Result<DataKey> {

@@ -164,3 +164,20 @@ async fn apps_opening_a_new_collection_at_once_agree_even_when_conditions_are_ig
         assert_eq!(value.expect("present").data, b"v");
     }
 }
+
+#[tokio::test]
+async fn a_giant_object_planted_as_the_manifest_is_refused_without_reading_it() {
+    let counting = s3kv::store::Counting::new(s3kv::store::memory().expect("memory"));
+    let backend: Arc<dyn Backend> = Arc::new(counting.clone());
+    let manifest = format!("{}/manifest.s3kv", hex("vault"));
+    let giant = Bytes::from(vec![0x5a; 32 << 20]);
+    backend.put(&manifest, giant, PutMode::Overwrite).await.expect("planted");
+    let loader = loader(Map::from_iter([("mode".to_owned(), "dict".into())]));
+    let settings = loader.load().expect("settings");
+    let connection = Connection::with_backend(loader, settings, backend).await.expect("opens");
+    let error = connection.collection("vault", password("pw")).await.expect_err("refused");
+    assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
+    assert!(error.to_string().contains("manifest"), "{error}");
+    let read = counting.counts().bytes_read;
+    assert!(read <= 64 * 1024 + 1, "read {read} bytes of a planted manifest");
+}
