@@ -226,7 +226,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// # Errors
     ///
     /// As [`Backend::put`]; a body that yields an error gives [`ErrorKind::Other`] with that
-    /// error as the source, and nothing is stored.
+    /// error as the source, and nothing is stored. A conditional write of a value larger than one
+    /// part can be [`ErrorKind::Unsupported`] where [`Capabilities`] promise the condition: some
+    /// servers honour conditions on single writes and ignore them on multipart uploads (the S3
+    /// backend probes for that before the first such write, and refuses rather than pretends).
     async fn put_stream(
         &self,
         path: &str,

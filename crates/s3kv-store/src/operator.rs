@@ -60,6 +60,9 @@ pub(crate) struct OpendalBackend {
     local: Option<Local>,
     /// What the probe found about the server's conditional writes, once it has run (S3 only).
     conditions: OnceCell<Conditions>,
+    /// What a second probe found about conditions on multipart uploads (S3 only): a server may
+    /// honour them on `PutObject` and ignore them on `CompleteMultipartUpload`.
+    multipart_conditions: OnceCell<Conditions>,
     /// Part size and parts in flight of streamed transfers.
     transfer: Transfer,
 }
@@ -88,6 +91,7 @@ impl OpendalBackend {
             reserved,
             local,
             conditions: OnceCell::new(),
+            multipart_conditions: OnceCell::new(),
             transfer: Transfer::DEFAULT,
         }
     }

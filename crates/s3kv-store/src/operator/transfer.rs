@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt};
 
 #[cfg(feature = "fs")]
 use super::blocking;
-use super::{Local, OpendalBackend, meta_of, quoted_etag};
+use super::{Conditions, Local, OpendalBackend, PROBE_FOLDER, meta_of, quoted_etag, unique_name};
 use crate::backend::{body_error, collect_body, same_etag, slice_clamped};
 use crate::error::Access;
 use crate::{BodyStream, Error, ErrorKind, Object, ObjectMeta, PutMode, ValueStream};
@@ -38,6 +38,19 @@ const FS_BLOCK: usize = 1024 * 1024;
 /// How often a streamed or ranged get starts again when the object is replaced before its first
 /// bytes arrive; past them a replacement is an error instead.
 const STREAM_ATTEMPTS: usize = 3;
+
+/// Smallest part S3 accepts; the multipart probe uploads two parts, this and one byte.
+const MIN_PART: usize = 5 * 1024 * 1024;
+
+/// Why a large create-only write is refused on a server that ignores the condition there.
+const IGNORED_MULTIPART_CREATE: &str = "this server ignored `If-None-Match: *` on a multipart \
+    upload when probed, so create-only writes of values larger than one part cannot be honoured \
+    on it; smaller values can";
+
+/// Why a large compare-and-swap is refused on a server that ignores the condition there.
+const IGNORED_MULTIPART_SWAP: &str = "this server ignored `If-Match` on a multipart upload when \
+    probed, so compare-and-swap of values larger than one part cannot be honoured on it; \
+    smaller values can";
 
 /// What a streamed get reports when the object changed under it.
 const REPLACED: &str = "the object was replaced while it was read; read it again";
@@ -300,11 +313,43 @@ impl OpendalBackend {
     ) -> Result<ObjectMeta, Error> {
         const OPERATION: &str = "put_stream";
         let wrap = |e| self.wrap(e, OPERATION, Access::Write, path);
-        let condition = self.condition_of(mode, OPERATION, path).await?;
+        let condition = self.condition_of(mode.clone(), OPERATION, path).await?;
+        let Transfer { part_size, concurrency } = self.transfer;
+
+        // A conditional value that fits in one part is one `PutObject`, whose conditions the
+        // first probe vouched for. Past one part it becomes a multipart upload, whose conditions
+        // some servers ignore (moto 5.2 ignores `If-Match` there): those need the second probe.
+        let mut first: Vec<Bytes> = Vec::new();
+        let mut first_bytes = 0;
+        if !matches!(condition, Condition::None) {
+            while first_bytes <= part_size {
+                let Some(piece) = body.next().await else {
+                    let mut whole = bytes::BytesMut::with_capacity(first_bytes);
+                    for piece in &first {
+                        whole.extend_from_slice(piece);
+                    }
+                    return self.write(path, whole.freeze(), mode).await;
+                };
+                let piece = piece.map_err(|e| body_error(e, OPERATION, path, &self.description))?;
+                first_bytes += piece.len();
+                first.push(piece);
+            }
+            let honoured = self.multipart_conditions(OPERATION, path).await?;
+            match condition {
+                Condition::Absent if !honoured.create => {
+                    let message = IGNORED_MULTIPART_CREATE;
+                    return Err(self.error(ErrorKind::Unsupported, OPERATION, path, message));
+                }
+                Condition::Match(_) if !honoured.swap => {
+                    let message = IGNORED_MULTIPART_SWAP;
+                    return Err(self.error(ErrorKind::Unsupported, OPERATION, path, message));
+                }
+                _ => {}
+            }
+        }
 
         // Equal parts of `part_size`, `concurrency` of them in flight: memory stays near
-        // `part_size * (concurrency + 1)`. A value smaller than one part is one PutObject.
-        let Transfer { part_size, concurrency } = self.transfer;
+        // `part_size * (concurrency + 2)`. A value smaller than one part is one PutObject.
         let builder = self.operator.writer_with(path).chunk(part_size).concurrent(concurrency);
         let builder = match &condition {
             Condition::None => builder,
@@ -318,7 +363,8 @@ impl OpendalBackend {
         };
         let mut size = 0u64;
         let outcome = async {
-            while let Some(piece) = body.next().await {
+            let mut pieces = stream::iter(first.into_iter().map(Ok)).chain(body);
+            while let Some(piece) = pieces.next().await {
                 let piece = piece.map_err(|e| body_error(e, OPERATION, path, &self.description))?;
                 size += piece.len() as u64;
                 writer.write(piece).await.map_err(wrap)?;
@@ -329,25 +375,105 @@ impl OpendalBackend {
 
         // OpenDAL leaves a failed multipart upload open (a lost condition included), and its
         // parts would be billed until a lifecycle rule removes them: abort it here.
-        match outcome {
+        let outcome = match outcome {
             Ok(metadata) => {
                 upload.0 = None;
-                Ok(meta_of(&metadata, size))
+                return Ok(meta_of(&metadata, size));
             }
-            Err(error) => {
-                if let Some(mut writer) = upload.0.take()
-                    && let Err(abort) = writer.abort().await
-                {
-                    tracing::error!(
-                        backend = %self.description,
-                        path,
-                        error = %abort,
-                        "aborting a failed multipart upload failed; its parts stay on the server"
-                    );
-                }
-                Err(error)
-            }
+            Err(error) => error,
+        };
+        if let Some(mut writer) = upload.0.take()
+            && let Err(abort) = writer.abort().await
+        {
+            tracing::error!(
+                backend = %self.description,
+                path,
+                error = %abort,
+                "aborting a failed multipart upload failed; its parts stay on the server"
+            );
         }
+        // A swap whose object is gone may be answered `404` when the upload completes.
+        if matches!(condition, Condition::Match(_)) && outcome.kind() == ErrorKind::NotFound {
+            let message = "no object is stored at this path";
+            return Err(self
+                .error(ErrorKind::ConditionFailed, OPERATION, path, message)
+                .with_source(outcome));
+        }
+        Err(outcome)
+    }
+
+    /// What the server does with conditions on multipart uploads, probed once per backend.
+    async fn multipart_conditions(
+        &self,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<Conditions, Error> {
+        let probe = || async {
+            let result = self.probe_multipart_conditions().await.map_err(|error| {
+                let message = format!("probing conditional multipart uploads failed: {error}");
+                self.error(error.kind(), operation, path, &message).with_source(error)
+            });
+            if let Ok(found) = &result {
+                tracing::debug!(
+                    backend = %self.description,
+                    conditional_create = found.create,
+                    compare_and_swap = found.swap,
+                    "probed conditional multipart uploads"
+                );
+            }
+            result
+        };
+        self.multipart_conditions.get_or_try_init(probe).await.copied()
+    }
+
+    /// Uploads a scratch object of two parts under each condition, which must both be lost.
+    ///
+    /// It costs two uploads of 5 MiB and a byte, once per backend, and only when a conditional
+    /// value larger than one part is first written.
+    async fn probe_multipart_conditions(&self) -> Result<Conditions, Error> {
+        const OPERATION: &str = "probe";
+        let path = format!("{PROBE_FOLDER}/probe-{}", unique_name());
+        let wrap = |e| self.wrap(e, OPERATION, Access::Write, &path);
+        let scratch = Bytes::from(vec![0u8; MIN_PART + 1]);
+        let lost = |condition: Condition| {
+            let (path, scratch) = (path.as_str(), scratch.clone());
+            async move {
+                let builder = self.operator.writer_with(path).chunk(MIN_PART).concurrent(2);
+                let builder = match &condition {
+                    Condition::Absent => builder.if_not_exists(true),
+                    Condition::Match(etag) => builder.if_match(etag),
+                    Condition::None => builder,
+                };
+                let mut writer = builder.await.map_err(wrap)?;
+                let written = match writer.write(scratch).await {
+                    Ok(()) => writer.close().await,
+                    Err(error) => Err(error),
+                };
+                match written {
+                    Ok(_) => Ok(false),
+                    Err(error) => {
+                        let _ = writer.abort().await;
+                        match wrap(error) {
+                            error if error.kind() == ErrorKind::ConditionFailed => Ok(true),
+                            error => Err(error),
+                        }
+                    }
+                }
+            }
+        };
+
+        let first = self.operator.write_with(&path, Bytes::from_static(b"1"));
+        first.if_not_exists(true).await.map_err(wrap)?;
+        let result = async {
+            let create = lost(Condition::Absent).await?;
+            let swap = lost(Condition::Match("\"s3kv-probe-matches-nothing\"".to_owned())).await?;
+            Ok(Conditions { create, swap })
+        }
+        .await;
+        let deleted = self.operator.delete(&path).await.map_err(wrap);
+        let conditions = result?;
+        deleted?;
+        Ok(conditions)
     }
 
     /// Reads a value as a stream; see [`crate::Backend::get_stream`].

@@ -593,6 +593,10 @@ pub(crate) async fn put_stream_follows_the_conditional_capabilities(f: &Fixture)
     assert_eq!(kind_of(stale), Some(ErrorKind::ConditionFailed));
     assert_eq!(b.head("taken").await.expect("head").etag, swapped.etag);
 
+    let missing = b.put_stream("nowhere", body(), PutMode::IfMatch("\"e\"".into())).await;
+    assert_eq!(kind_of(missing), Some(ErrorKind::ConditionFailed));
+    assert_eq!(kind_of(b.head("nowhere").await), Some(ErrorKind::NotFound));
+
     if capabilities.conditional_create {
         b.put_stream("fresh", body(), PutMode::IfAbsent).await.expect("create");
         assert_eq!(&b.get("fresh").await.expect("get").bytes[..], b"second value");
