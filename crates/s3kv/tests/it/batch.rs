@@ -151,3 +151,29 @@ async fn pickles(target: &Target) {
 async fn unauthenticated_pickles_on_s3_need_allow_pickle() {
     for_each_backend!(pickles);
 }
+
+#[tokio::test]
+async fn delete_many_is_one_batch_delete_after_the_existence_checks() {
+    let counting = s3kv::store::Counting::new(s3kv::store::memory().expect("memory"));
+    let backend: std::sync::Arc<dyn s3kv::Backend> = std::sync::Arc::new(counting.clone());
+    let loader = crate::backends::loader(Map::from_iter([("mode".to_owned(), json!("dict"))]));
+    let settings = loader.load().expect("settings");
+    let connection =
+        s3kv::Connection::with_backend(loader, settings, backend).await.expect("connection");
+    let collection = connection.collection("bulk", Map::new()).await.expect("opens");
+    let keys: Vec<String> = (0..300).map(|index| format!("k{index}")).collect();
+    let items: Vec<(&str, PayloadKind, &[u8])> =
+        keys.iter().map(|key| (key.as_str(), PayloadKind::Text, key.as_bytes())).collect();
+    collection.set_many(&items).await.expect("set_many");
+
+    let mut doomed: Vec<&str> = keys.iter().map(String::as_str).collect();
+    doomed.extend(["k0", "k1", "never-written"]);
+    let before = counting.counts();
+    assert_eq!(collection.delete_many(&doomed).await.expect("delete_many"), 300);
+    let after = counting.counts();
+    assert_eq!(after.deletes - before.deletes, 1, "one batch delete call");
+    assert_eq!(collection.len().await.expect("len"), 0);
+
+    let error = collection.delete_many(&["fine", ""]).await.expect_err("an empty key");
+    assert_eq!(error.kind(), ErrorKind::InvalidKey, "{error}");
+}
