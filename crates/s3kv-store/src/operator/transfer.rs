@@ -541,26 +541,24 @@ impl OpendalBackend {
             }
             let meta = meta_of(&metadata, metadata.content_length());
 
-            // Every ranged read carries `If-Match` with the tag just seen, so a replacement
-            // fails the read that meets it instead of mixing two values.
-            let mut builder = self
-                .operator
-                .reader_with(path)
-                .chunk(part_size)
-                .concurrent(concurrency)
-                .content_length_hint(meta.size);
-            if let Some(etag) = meta.etag.as_deref().and_then(quoted_etag) {
-                builder = builder.if_match(&etag);
-            }
-            let reader = builder.await.map_err(wrap)?;
-            let buffers = reader.into_stream(0..meta.size).await.map_err(wrap)?;
-
+            // One ranged read per part, `concurrency` in flight, handed out in order. Each
+            // carries `If-Match` with the tag just seen, so a replacement fails the read that
+            // meets it; and each response's own tag is compared too, in case a server ignores
+            // `If-Match` on reads. Either way no part of another version is handed out.
+            let ranges = part_ranges(meta.size, part_size);
+            let (operator, etag) = (self.operator.clone(), meta.etag.clone());
             let (description, owned) = (self.description.clone(), path.to_owned());
-            let mut pieces = buffers
-                .flat_map(move |buffer| {
-                    let pieces: Vec<Result<Bytes, Error>> = match buffer {
+            let mut pieces = stream::iter(ranges)
+                .map(move |range| {
+                    let (operator, etag) = (operator.clone(), etag.clone());
+                    let (description, path) = (description.clone(), owned.clone());
+                    async move { read_part(&operator, &path, range, etag, &description).await }
+                })
+                .buffered(concurrency)
+                .flat_map(|part| {
+                    let pieces: Vec<Result<Bytes, Error>> = match part {
                         Ok(buffer) => Iterator::map(buffer, Ok).collect(),
-                        Err(e) => vec![Err(stream_error(e, &owned, &description, OPERATION))],
+                        Err(error) => vec![Err(error)],
                     };
                     stream::iter(pieces)
                 })
@@ -576,6 +574,37 @@ impl OpendalBackend {
             return Ok((meta, stream::iter(first).chain(pieces).boxed()));
         }
     }
+}
+
+/// The ranges of the parts of an object of `size` bytes.
+fn part_ranges(size: u64, part_size: usize) -> Vec<Range<u64>> {
+    let part = u64::try_from(part_size).unwrap_or(u64::MAX).max(1);
+    (0..size.div_ceil(part)).map(|index| index * part..size.min((index + 1) * part)).collect()
+}
+
+/// Reads one part of a streamed object, pinned to `etag` when there is one.
+async fn read_part(
+    operator: &opendal::Operator,
+    path: &str,
+    range: Range<u64>,
+    etag: Option<String>,
+    backend: &str,
+) -> Result<opendal::Buffer, Error> {
+    const OPERATION: &str = "get_stream";
+    let pinned = etag.as_deref().and_then(quoted_etag);
+    let mut builder = operator.reader_with(path);
+    if let Some(etag) = &pinned {
+        builder = builder.if_match(etag);
+    }
+    let reader = builder.await.map_err(|e| stream_error(e, path, backend, OPERATION))?;
+    let buffer = reader.read(range).await.map_err(|e| stream_error(e, path, backend, OPERATION))?;
+    let answered = reader.metadata().and_then(opendal::Metadata::etag);
+    if let (Some(expected), Some(answered)) = (&pinned, answered)
+        && !same_etag(expected, answered)
+    {
+        return Err(Error::new(ErrorKind::ConditionFailed, OPERATION, path, backend, REPLACED));
+    }
+    Ok(buffer)
 }
 
 /// Maps an error met while streaming an S3 object, naming a replacement for what it is.
@@ -606,5 +635,17 @@ impl Drop for Upload {
                 let _ = writer.abort().await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_cover_the_object_in_order_without_overlap() {
+        assert_eq!(part_ranges(0, 5), Vec::<Range<u64>>::new());
+        assert_eq!(part_ranges(5, 5), vec![Range { start: 0, end: 5 }]);
+        assert_eq!(part_ranges(12, 5), [0..5, 5..10, 10..12]);
     }
 }
