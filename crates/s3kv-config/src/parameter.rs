@@ -140,7 +140,7 @@ pub(crate) const TABLE: &[Parameter] = &[
         false,
         "a number of bytes, or a size such as \"64MiB\" or \"1GB\", from 1MiB to 1TiB",
     ),
-    parameter("allow_pickle", false, "true or false"),
+    parameter("allow_pickle", false, "true or false (also yes or no, on or off, 1 or 0)"),
 ];
 
 const fn parameter(name: &'static str, is_secret: bool, expected: &'static str) -> Parameter {

@@ -95,6 +95,7 @@ fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Unsupported => "UnsupportedError",
         ErrorKind::Conflict => "ConflictError",
         ErrorKind::Backend => "BackendError",
+        ErrorKind::Io => "FileError",
         _ => "Error",
     }
 }

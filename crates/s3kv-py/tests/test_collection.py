@@ -136,3 +136,39 @@ def test_mode_dict_keeps_stored_objects_in_the_callers_mapping():
     assert "6b657931" not in data["6578616d706c6573"]
     with pytest.raises(s3kv.WrongPasswordError):
         s3kv.connect(mode="dict", data=data).collection("examples", password="other")
+
+
+def test_delete_many_checks_every_key_before_deleting_any(conn):
+    db = conn.collection("bulk")
+    db.set_many({f"a{i}": str(i) for i in range(150)})
+    with pytest.raises(s3kv.InvalidKeyError):
+        db.delete_many([f"a{i}" for i in range(150)] + [""])
+    with pytest.raises(s3kv.InvalidKeyError):
+        db.delete_many([f"a{i}" for i in range(150)] + ["x" * (db.max_key_bytes + 1)])
+    assert len(db) == 150
+    with pytest.raises(TypeError, match=r"delete_many\(\[key\]\)"):
+        db.delete_many("a1")
+    assert db.delete_many([f"a{i}" for i in range(150)] + ["a1", "never"]) == 150
+    assert len(db) == 0
+
+
+def test_pop_with_a_cache_returns_what_it_deletes(conn_kwargs):
+    mine = s3kv.connect(**conn_kwargs, ttl="1h").collection("popped")
+    if conn_kwargs["mode"] == "dict":
+        pytest.skip("a dict connection has no second client of the same data")
+    theirs = s3kv.connect(**conn_kwargs).collection("popped")
+    mine["k"] = "A"
+    theirs["k"] = "B"
+    assert mine.pop("k") == "B"
+    assert "k" not in theirs
+
+
+def test_small_values_in_memory_take_little_memory():
+    import resource
+
+    db = s3kv.connect(mode="dict").collection("small")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    db.set_many({f"k{i}": b"x" * 10 for i in range(300)})
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    # Each value once kept a whole chunk (1 MiB) of the encoder's buffer: 300 MiB here.
+    assert grown_kib < 64 * 1024, grown_kib

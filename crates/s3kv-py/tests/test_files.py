@@ -137,3 +137,98 @@ def test_big_files_stream_in_bounded_memory(mode, tmp_path):
     limit_kib = 96 * 1024
     assert figures["put_kib"] < limit_kib, figures
     assert figures["get_kib"] < limit_kib, figures
+
+
+def test_a_progress_callback_that_raises_cancels_and_stores_nothing(conn):
+    db = conn.collection("files", password="pw")
+    db["k"] = b"OLD"
+
+    def explode(done, total):
+        raise ZeroDivisionError("the callback failed")
+
+    with pytest.raises(ZeroDivisionError):
+        db.put_file("k", io.BytesIO(b"NEW" * 1_000_000), progress=explode)
+    assert db["k"] == b"OLD"
+
+    calls = []
+
+    def explode_at_the_end(done, total):
+        calls.append(done)
+        if done == total == 3_000_000:
+            raise RuntimeError("the last report failed")
+
+    with pytest.raises(RuntimeError):
+        db.put_file("k", io.BytesIO(b"NEW" * 1_000_000), progress=explode_at_the_end)
+    assert db["k"] == b"OLD" and calls
+
+
+def test_get_file_follows_symlinks_and_refuses_directories(conn, tmp_path):
+    db = conn.collection("files")
+    db.put_file("f", io.BytesIO(b"payload"))
+    real = tmp_path / "real.bin"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.bin"
+    link.symlink_to(real)
+    assert db.get_file("f", link) == len(b"payload")
+    assert link.is_symlink() and real.read_bytes() == b"payload"
+    with pytest.raises(IsADirectoryError):
+        db.get_file("f", tmp_path)
+    assert not [name for name in os.listdir(tmp_path.parent) if name.endswith(".s3kv-partial")]
+    assert db.get_file("f", os.fsencode(tmp_path / "bytes-path.bin")) == len(b"payload")
+    assert db.put_file("g", os.fsencode(real)) == len(b"payload")
+
+
+def test_readers_may_return_any_bytes_like_and_writers_must_count(conn):
+    db = conn.collection("files")
+
+    class Views(io.RawIOBase):
+        def __init__(self):
+            self.left = 3
+
+        def read(self, size=-1):
+            if not self.left:
+                return b""
+            self.left -= 1
+            return memoryview(b"ab") if self.left % 2 else bytearray(b"cd")
+
+    assert db.put_file("v", Views()) == 6
+    assert db["v"] == b"cdabcd"
+
+    class Chatty:
+        def write(self, data):
+            return "all of it"
+
+    with pytest.raises(TypeError, match="not a count"):
+        db.get_file("v", Chatty())
+
+    class Stubborn:
+        def write(self, data):
+            return 0
+
+    with pytest.raises(s3kv.FileError):
+        db.get_file("v", Stubborn())
+
+
+def test_a_file_that_changes_size_is_a_file_error(conn, tmp_path):
+    db = conn.collection("files")
+
+    class Liar(io.BytesIO):
+        def seek(self, offset, whence=0):
+            # Claims a 10-byte file, then gives 20 bytes.
+            return 10 if whence == io.SEEK_END else super().seek(offset, whence)
+
+    with pytest.raises(s3kv.FileError, match="stated"):
+        db.put_file("liar", Liar(b"x" * 20))
+    assert "liar" not in db
+
+
+def test_a_damaged_header_reads_as_damage_not_as_a_pickle(tmp_path):
+    data = tmp_path / "data"
+    db = s3kv.connect(mode="local", path=str(data)).collection("c", password="pw")
+    db.put_file("a", io.BytesIO(b"z" * 5000))
+    stored = data / "63" / "61"
+    damaged = bytearray(stored.read_bytes())
+    damaged[5] ^= 0xFF
+    stored.write_bytes(bytes(damaged))
+    with pytest.raises(s3kv.CorruptValueError):
+        db.get_file("a", io.BytesIO())

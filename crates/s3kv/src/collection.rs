@@ -590,7 +590,12 @@ impl Collection {
     fn encode(&self, key: &str, kind: PayloadKind, data: &[u8]) -> Result<Bytes> {
         let options = EncodeOptions { kind, ..self.inner.options.clone() };
         let identity = Identity { collection: &self.inner.name, key };
-        let stored = s3kv_codec::encode(data, &options, self.inner.key.as_deref(), identity)?;
+        let mut stored = s3kv_codec::encode(data, &options, self.inner.key.as_deref(), identity)?;
+        // The encoder reserves room for whole chunks; a small value would otherwise keep a
+        // chunk's worth of memory for as long as a memory backend holds it.
+        if stored.capacity() - stored.len() > stored.len() / 8 {
+            stored.shrink_to_fit();
+        }
         Ok(Bytes::from(stored))
     }
 

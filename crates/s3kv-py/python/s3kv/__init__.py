@@ -25,6 +25,7 @@ from . import _s3kv, _values
 from ._collection import Collection, _check_key, ValueInfo
 from ._errors import (
     BackendError,
+    FileError,
     ConfigError,
     ConflictError,
     CorruptValueError,
@@ -116,6 +117,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "S3KV",
     "BackendError",
+    "FileError",
     "Collection",
     "ConfigError",
     "ConflictError",

@@ -35,6 +35,16 @@ def _check_key(key: Any, what: str = "keys") -> str:
     return key
 
 
+def _key_list(keys: Iterable[str], operation: str) -> Iterable[str]:
+    """``keys``, refusing a lone string, which would otherwise count as its characters."""
+    if isinstance(keys, (str, bytes)):
+        raise TypeError(
+            f"{operation} takes an iterable of keys, not a single {type(keys).__name__}: "
+            f"write {operation}([key])"
+        )
+    return keys
+
+
 def _not_found(operation: str, collection: str, key: str) -> NotFoundError:
     error = NotFoundError(f"no value for key {key!r} in collection {collection!r}")
     error.operation, error.collection, error.key = operation, collection, key
@@ -209,7 +219,7 @@ class Collection(MutableMapping):
 
     def get_many(self, keys: Iterable[str]) -> Dict[str, Any]:
         """The values of ``keys`` that have one, as a dict, read with requests in parallel."""
-        wanted = [_check_key(key) for key in keys]
+        wanted = [_check_key(key) for key in _key_list(keys, "get_many")]
         result: Dict[str, Any] = {}
         for start in range(0, len(wanted), BATCH):
             batch = wanted[start : start + BATCH]
@@ -234,12 +244,13 @@ class Collection(MutableMapping):
             self._core.set_many(batch)
 
     def delete_many(self, keys: Iterable[str]) -> int:
-        """Delete every key, with requests in parallel; return how many had a value."""
-        wanted = [_check_key(key) for key in keys]
-        return sum(
-            self._core.delete_many(wanted[start : start + BATCH])
-            for start in range(0, len(wanted), BATCH)
-        )
+        """Delete every key; return how many had a value.
+
+        Every key is checked before anything is deleted: one bad key deletes nothing. The
+        removal is the storage's batch delete (on S3, one request per 1000 keys).
+        """
+        wanted = [_check_key(key) for key in _key_list(keys, "delete_many")]
+        return self._core.delete_many(wanted) if wanted else 0
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Store every pair of ``other`` and ``kwargs``, as ``dict.update``, in batches."""
@@ -281,7 +292,9 @@ class Collection(MutableMapping):
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its value, or ``default`` when it has none."""
-        found = self._core.get(_check_key(key))
+        # Revalidated: a value changed by another process within the ttl must not be returned
+        # while the delete removes the newer one.
+        found = self._core.get(_check_key(key), True)
         if found is None or not self._core.delete(key):
             if default is _MISSING:
                 raise _not_found("pop", self.name, key)
@@ -291,7 +304,7 @@ class Collection(MutableMapping):
     def popitem(self) -> Tuple[str, Any]:
         """Remove some key and return it with its value; KeyError when the collection is empty."""
         for key in self.keys():
-            found = self._core.get(key)
+            found = self._core.get(key, True)
             # Another writer may take a key between the listing and the delete: try the next.
             if found is not None and self._core.delete(key):
                 return key, self._decode(key, found)
@@ -327,7 +340,8 @@ class Collection(MutableMapping):
         streams through in chunks, so a file of any size takes a few megabytes of memory.
         ``progress`` is a callable ``(done_bytes, total_bytes)``, or ``True`` for a bar
         (``st.progress`` inside Streamlit, tqdm in a terminal when it is installed). The value
-        reads back as ``bytes``. On any failure nothing is stored and an earlier value stays.
+        reads back as ``bytes``. On any failure nothing is stored and an earlier value stays; a
+        progress callback that raises, or Ctrl-C, cancels the transfer the same way.
         """
         _check_key(key)
         report = _progress.reporter(progress, f"storing {key}")
@@ -340,9 +354,7 @@ class Collection(MutableMapping):
                 # file that changes size while it is stored is refused, not stored torn.
                 return self._core.set_file(key, _values.BYTES, counted, total)
 
-            stored = _progress.on_this_thread(report, transfer)
-        report(stored, stored)
-        return stored
+            return _progress.on_this_thread(report, transfer)
 
     def get_file(self, key: str, path_or_fileobj: PathOrFile, progress: Progress = None) -> int:
         """Write the value of ``key`` (bytes or text) to a file; return how many bytes.
@@ -371,11 +383,14 @@ class Collection(MutableMapping):
                 found = _progress.on_this_thread(report, transfer)
                 if found is None:
                     raise _not_found("get_file", self.name, key)
+                # Before the file is replaced: a callback that raises leaves the target as it was.
+                report(found[0], found[0])
         except UnsupportedError as error:
-            raise UnsupportedError(
+            wrapped = UnsupportedError(
                 f"the value of key {key!r} is not a file's bytes ({error}): read it with "
                 "collection[key]"
-            ) from None
-        written = found[0]
-        report(written, written)
-        return written
+            )
+            for name in ("operation", "collection", "key", "backend", "kind"):
+                setattr(wrapped, name, getattr(error, name, None))
+            raise wrapped from None
+        return found[0]

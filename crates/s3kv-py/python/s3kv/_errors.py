@@ -55,8 +55,15 @@ class BackendError(Error):
     """The storage failed or could not be reached; trying again later may help."""
 
 
+class FileError(Error, OSError):
+    """A file given to ``put_file`` or ``get_file`` did not behave as a binary file should
+    (it gave fewer or more bytes than it said, or would not take what was written).
+    Exceptions the file object raises itself pass through unchanged instead."""
+
+
 __all__ = [
     "BackendError",
+    "FileError",
     "ConfigError",
     "ConflictError",
     "CorruptValueError",

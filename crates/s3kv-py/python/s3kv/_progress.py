@@ -79,7 +79,7 @@ def reporter(progress: Union[bool, Callable[[int, int], Any], None], description
 @contextlib.contextmanager
 def opened(path_or_fileobj: Union[str, "os.PathLike[str]", IO[bytes]], mode: str) -> Iterator[Any]:
     """The file object given, or the file at the path opened in ``mode`` and closed after."""
-    if isinstance(path_or_fileobj, (str, os.PathLike)):
+    if isinstance(path_or_fileobj, (str, bytes, os.PathLike)):
         with open(path_or_fileobj, mode) as file:
             yield file
     else:
@@ -97,23 +97,44 @@ def remaining(file: Any) -> Optional[int]:
         return None
 
 
+class Cancelled(Exception):
+    """Raised inside a transfer's file calls to stop it; the caller sees why it stopped."""
+
+
 def on_this_thread(report: Report, work: Callable[[Report], Any]) -> Any:
     """Runs ``work(progress)`` on a worker thread and calls ``report`` on this one.
 
     Transfers stream on s3kv's own threads, but a progress callback belongs to the caller's
     thread: Streamlit elements only update from the script's thread, and a caller's callback
-    should not have to be thread-safe. Updates queue up while the work runs; this thread
-    reports each in order. An exception of ``report`` is raised once the work is done (the
-    transfer is not cut short by it).
+    should not have to be thread-safe. The work calls ``progress`` for every piece it reads
+    or writes; this thread reports each update in order.
+
+    When ``report`` raises, or this thread is interrupted (Ctrl-C), the transfer is cancelled:
+    the next ``progress`` call raises :class:`Cancelled` inside it, the storage abandons the
+    upload (nothing is stored) or the download, and the exception is raised here once the
+    worker has stopped.
     """
-    if report is IGNORE:
-        return work(IGNORE)
     updates: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+    cancel = threading.Event()
     outcome: dict = {}
+
+    def progress(done: int, total: int, final: bool = False) -> None:
+        if cancel.is_set():
+            raise Cancelled("the transfer was cancelled")
+        if not final:
+            updates.put((done, total, None))
+            return
+        # The last report before the transfer commits waits for the caller's thread, so a
+        # callback that raises on it still cancels the transfer.
+        seen = threading.Event()
+        updates.put((done, total, seen))
+        seen.wait()
+        if cancel.is_set():
+            raise Cancelled("the transfer was cancelled")
 
     def run() -> None:
         try:
-            outcome["value"] = work(lambda done, total: updates.put((done, total)))
+            outcome["value"] = work(progress)
         except BaseException as error:  # handed to the caller's thread as it is
             outcome["error"] = error
         finally:
@@ -121,26 +142,35 @@ def on_this_thread(report: Report, work: Callable[[Report], Any]) -> Any:
 
     worker = threading.Thread(target=run, name="s3kv-transfer", daemon=True)
     worker.start()
-    failed: Any = None
+    stopped: Optional[BaseException] = None
     while True:
-        update = updates.get()
+        try:
+            update = updates.get()
+        except BaseException as error:  # an interrupt (Ctrl-C) while waiting
+            stopped = stopped or error
+            cancel.set()
+            continue
         if update is None:
             break
-        if failed is None:
+        done, total, seen = update
+        if stopped is None and report is not IGNORE:
             try:
-                report(*update)
-            except Exception as error:  # the caller's callback; raised after the transfer
-                failed = error
+                report(done, total)
+            except BaseException as error:  # the caller's callback, or an interrupt in it
+                stopped = error
+                cancel.set()
+        if seen is not None:
+            seen.set()
     worker.join()
+    if stopped is not None:
+        raise stopped
     if "error" in outcome:
         raise outcome["error"]
-    if failed is not None:
-        raise failed
     return outcome["value"]
 
 
 class CountingReader:
-    """A binary file's ``read``, reporting the bytes read so far."""
+    """A binary file's ``read``, reporting the bytes read so far (and the end, when reached)."""
 
     def __init__(self, file: Any, report: Report, total: int) -> None:
         self._file = file
@@ -150,9 +180,14 @@ class CountingReader:
 
     def read(self, size: int) -> bytes:
         piece = self._file.read(size)
-        if isinstance(piece, (bytes, bytearray, memoryview)) and piece:
+        if isinstance(piece, (bytearray, memoryview)):
+            piece = bytes(piece)
+        if isinstance(piece, bytes):
             self._done += len(piece)
-            self._report(self._done, max(self._total, self._done))
+            if piece:
+                self._report(self._done, max(self._total, self._done))
+            else:
+                self._report(self._done, self._done, True)  # type: ignore[call-arg]
         return piece  # type: ignore[no-any-return]
 
 
@@ -167,6 +202,11 @@ class CountingWriter:
 
     def write(self, data: bytes) -> Any:
         written = self._file.write(data)
+        if written is not None and (isinstance(written, bool) or not isinstance(written, int)):
+            raise TypeError(
+                f"the file's write() returned {type(written).__name__}, not a count of bytes: "
+                "write to a binary file ('wb')"
+            )
         self._done += len(data) if written is None else written
         self._report(self._done, max(self._total, self._done))
         return written
@@ -181,11 +221,14 @@ class CountingWriter:
 def replacing(path_or_fileobj: Union[str, "os.PathLike[str]", IO[bytes]]) -> Iterator[Any]:
     """The file object given; or, for a path, a new temporary file beside it that replaces the
     file at the path when the block succeeds, and is removed when it fails."""
-    if not isinstance(path_or_fileobj, (str, os.PathLike)):
+    if not isinstance(path_or_fileobj, (str, bytes, os.PathLike)):
         yield path_or_fileobj
         return
-    target = os.fspath(path_or_fileobj)
-    directory = os.path.dirname(os.path.abspath(target))
+    # A symbolic link keeps pointing where it did: the file it names is the one replaced.
+    target = os.path.realpath(os.fsdecode(path_or_fileobj))
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"{target} is a directory: give the path of a file to write")
+    directory = os.path.dirname(target)
     handle, temporary = tempfile.mkstemp(
         prefix=f".{os.path.basename(target)}.", suffix=".s3kv-partial", dir=directory
     )

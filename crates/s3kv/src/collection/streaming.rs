@@ -31,8 +31,8 @@ impl Collection {
     ///
     /// # Errors
     ///
-    /// `Io` when `reader` fails (its error is the source); `InvalidKey`; `Backend`; `Config`
-    /// when `len` disagrees with what the reader yielded.
+    /// `Io` when `reader` fails (its error is the source), or yields another length than `len`
+    /// or text that is not UTF-8; `InvalidKey`; `Backend`.
     #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key))]
     pub async fn set_reader<R: Read + Send + 'static>(
         &self,
@@ -178,8 +178,9 @@ impl Collection {
         kinds: &[PayloadKind],
         mut writer: W,
     ) -> Result<Streamed<W>> {
-        refuse_kind(PayloadKind::Pickle, kinds)?;
+        // Decoded first: damage that hid the s3kv header must read as damage, not as a pickle.
         let pickle = self.decode_legacy(stored)?;
+        refuse_kind(PayloadKind::Pickle, kinds)?;
         writer
             .write_all(&pickle)
             .map_err(|error| transfer::caller_io(error, "writing the value"))?;
@@ -210,11 +211,12 @@ fn encode_into<R: Read>(
     Ok(copied)
 }
 
-/// The error for an encoder that refused the value, such as a stated length that was wrong.
+/// The error for an encoder that refused what the reader gave: a length other than the one
+/// stated (a file that changed size while it was read), or text that is not UTF-8.
 fn encode_error(error: s3kv_codec::Error) -> Error {
     match error {
         s3kv_codec::Error::InvalidInput { what } => {
-            Error::new(ErrorKind::Config, format!("the value was refused: {what}"))
+            Error::new(ErrorKind::Io, format!("the value read was refused: {what}"))
         }
         other => other.into(),
     }

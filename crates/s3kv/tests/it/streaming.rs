@@ -131,7 +131,7 @@ async fn failures(target: &Target) {
         .set_reader("kept", PayloadKind::Bytes, io::Cursor::new(vec![1; 100]), Some(99))
         .await
         .expect_err("length mismatch");
-    assert_eq!(error.kind(), ErrorKind::Config, "{error}");
+    assert_eq!(error.kind(), ErrorKind::Io, "{error}");
     assert_eq!(collection.get("kept").await.expect("get").expect("a value").data, b"old");
 
     // A writer that fails is reported as the caller's own failure.
