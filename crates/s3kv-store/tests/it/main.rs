@@ -12,8 +12,6 @@ mod conditions;
 mod crash;
 mod harness;
 mod suite;
-#[cfg(feature = "memory")]
-mod tracing_events;
 
 #[cfg(feature = "s3")]
 mod faults;

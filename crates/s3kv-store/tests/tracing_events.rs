@@ -1,5 +1,9 @@
 //! Every backend operation emits one debug event with its operation, path, size and time, and
 //! no event or span ever carries a stored value.
+//!
+//! A test binary of its own: `tracing` decides once per process whether each log statement is
+//! wanted, and a thread of another test reaching a statement while the recorder is being
+//! installed could leave it switched off for the whole run.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -10,6 +14,10 @@ use s3kv_store::PutMode;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
+
+/// The tests of this binary take turns: each installs its own recorder, and `tracing`'s
+/// per-process cache of which statements are wanted is rebuilt whenever one is installed.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A value no log line may contain.
 const SECRET_VALUE: &[u8] = b"value-that-must-never-be-logged";
@@ -68,6 +76,7 @@ impl Subscriber for Recorder {
 
 #[test]
 fn each_operation_emits_one_debug_event_without_the_value() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let recorder = Recorder::default();
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
 
@@ -109,6 +118,8 @@ fn each_operation_emits_one_debug_event_without_the_value() {
 #[test]
 fn batch_ranged_conditional_and_streamed_operations_emit_one_debug_event_each() {
     use futures::StreamExt;
+
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
 
     let recorder = Recorder::default();
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
@@ -163,6 +174,8 @@ fn each_retry_is_one_warning_without_secrets() {
     use std::io::{Read, Write};
 
     const SECRET_KEY: &str = "retry-secret-that-must-never-be-logged";
+
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
 
     // A server that answers `503 SlowDown` once, then `404`: one retry, then a final answer.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
