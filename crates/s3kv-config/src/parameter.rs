@@ -102,8 +102,8 @@ pub(crate) struct Parameter {
 }
 
 const A_STRING: &str = "a string";
-const A_DURATION: &str =
-    "a number of seconds > 0, or a duration such as \"30s\" or \"2m\", at most 100 years";
+const A_DURATION: &str = "a number of seconds > 0, or a duration such as \"30s\" or \"2m\" (m or \
+     min for minutes; \"M\" would be months), at most 100 years";
 
 /// The parameters, in the order of [`PARAMETERS`].
 pub(crate) const TABLE: &[Parameter] = &[
@@ -113,8 +113,8 @@ pub(crate) const TABLE: &[Parameter] = &[
     parameter(
         "ttl",
         false,
-        "a number of seconds >= 0, or a duration such as \"10m\" or \"1h 30m\", at most 100 years, \
-         or \"\" for none",
+        "a number of seconds >= 0, or a duration such as \"10m\" or \"1h 30m\" (m or min for \
+         minutes; \"M\" would be months), at most 100 years, or \"\" for none",
     ),
     parameter("access_key", false, A_STRING),
     parameter("secret_key", true, A_STRING),
@@ -473,6 +473,10 @@ pub(crate) fn parse_duration(scalar: Scalar) -> Result<Duration, Invalid> {
                 Ok(Duration::from_secs(seconds))
             } else if let Ok(seconds) = text.parse::<f64>() {
                 seconds_to_duration(seconds)
+            } else if months_written_as_m(text) {
+                // humantime reads "M" as months; "10M" for ten minutes would cache for ten
+                // months. Months are never a sensible ttl or timeout: refuse rather than guess.
+                Err(Invalid)
             } else {
                 humantime::parse_duration(text).map_err(|_| Invalid)
             }
@@ -480,6 +484,18 @@ pub(crate) fn parse_duration(scalar: Scalar) -> Result<Duration, Invalid> {
         Scalar::Bool(_) | Scalar::Nothing => Err(Invalid),
     }?;
     if duration > MAX_DURATION { Err(Invalid) } else { Ok(duration) }
+}
+
+/// Whether a duration string uses the unit `M` (months to humantime, minutes to many people).
+fn months_written_as_m(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(at, &byte)| {
+        let before = at.checked_sub(1).map(|previous| bytes[previous]);
+        let after = bytes.get(at + 1);
+        byte == b'M'
+            && before.is_some_and(|previous| previous.is_ascii_digit() || previous == b' ')
+            && after.is_none_or(|next| !next.is_ascii_alphabetic())
+    })
 }
 
 fn seconds_to_duration(seconds: f64) -> Result<Duration, Invalid> {

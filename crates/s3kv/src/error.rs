@@ -151,10 +151,10 @@ impl fmt::Display for Error {
             parts.push(format!("operation {operation}"));
         }
         if let Some(collection) = collection {
-            parts.push(format!("collection {collection:?}"));
+            parts.push(format!("collection {}", shown_name(collection)));
         }
         if let Some(key) = key {
-            parts.push(format!("key {key:?}"));
+            parts.push(format!("key {}", shown_name(key)));
         }
         if let Some(backend) = backend {
             parts.push(format!("on {backend}"));
@@ -163,6 +163,19 @@ impl fmt::Display for Error {
             write!(f, " ({})", parts.join(", "))?;
         }
         Ok(())
+    }
+}
+
+/// Names longer than this are cut in messages: a key of thousands of characters (often the
+/// very reason for the error) would drown the message.
+const SHOWN_NAME_CHARS: usize = 80;
+
+/// A key or collection name as a message shows it: quoted, and cut after
+/// [`SHOWN_NAME_CHARS`] characters with its full length in bytes.
+fn shown_name(name: &str) -> String {
+    match name.char_indices().nth(SHOWN_NAME_CHARS) {
+        None => format!("{name:?}"),
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &name[..cut], name.len()),
     }
 }
 
@@ -243,3 +256,23 @@ impl From<s3kv_codec::Error> for Error {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_keys_are_cut_in_messages_with_their_length() {
+        let key = "k".repeat(2000);
+        let error = Error::new(ErrorKind::InvalidKey, "key too long").for_key(&key);
+        let message = error.to_string();
+        assert!(message.len() < 200, "{message}");
+        assert!(message.contains(&format!("{:?}...", "k".repeat(80))), "{message}");
+        assert!(message.contains("(2000 bytes)"), "{message}");
+        // The context keeps the whole key for programs.
+        assert_eq!(error.context().key.as_deref(), Some(key.as_str()));
+
+        let short = Error::new(ErrorKind::NotFound, "no value").for_key("ünï");
+        assert!(short.to_string().ends_with("(key \"ünï\")"), "{short}");
+    }
+}

@@ -228,3 +228,13 @@ fn flags_accept_booleans_and_their_usual_spellings() {
         assert_eq!(parse_flag(scalar), Err(Invalid), "{shown}");
     }
 }
+
+#[test]
+fn a_capital_m_is_refused_rather_than_read_as_months() {
+    for written in ["10M", "10 M", "1h 10M", "3M"] {
+        assert_eq!(parse_ttl(text(written)), Err(Invalid), "{written}");
+    }
+    assert_eq!(parse_ttl(text("10min")), Ok(Some(Duration::from_mins(10))));
+    assert_eq!(parse_ttl(text("10m")), Ok(Some(Duration::from_mins(10))));
+    assert_eq!(parse_ttl(text("2months")), Ok(Some(Duration::from_secs(2 * 2_630_016))));
+}
