@@ -66,6 +66,7 @@ pub fn fs(settings: FsSettings) -> Result<Arc<dyn Backend>, Error> {
         .map_err(|e| invalid("cannot resolve the folder").with_source(e))?;
     let root_text = root.to_str().ok_or_else(|| invalid("the folder path is not valid UTF-8"))?;
     let temporary = root.join(TEMPORARY_FOLDER);
+    sweep(&temporary, LEFTOVER_AGE);
 
     // OpenDAL lists the folder; s3kv reads and writes the files itself, because the fs service
     // has no entity tags and no compare-and-swap, and its create-only write is not atomic.
@@ -86,6 +87,35 @@ pub fn fs(settings: FsSettings) -> Result<Arc<dyn Backend>, Error> {
     Ok(Arc::new(backend))
 }
 
+/// How old a temporary file must be before opening the folder removes it. A write in progress
+/// touches its file as it goes; one untouched this long was left by a process that died.
+const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_hours(24);
+
+/// Removes the temporary files that writes of crashed processes left behind, those untouched
+/// for `age`; what cannot be read or removed is left for the next time.
+fn sweep(temporary: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(temporary) else { return };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0_u64;
+    for entry in entries.flatten() {
+        let Ok(metadata) = entry.metadata() else { continue };
+        let stale = metadata
+            .modified()
+            .ok()
+            .and_then(|modified| now.duration_since(modified).ok())
+            .is_some_and(|untouched| untouched >= age);
+        // Staged writes only (`<pid>-<count>-<nanos>.tmp`); the lock files live in a folder
+        // of their own and are never removed.
+        let staged = Path::new(&entry.file_name()).extension().is_some_and(|ext| ext == "tmp");
+        if metadata.is_file() && staged && stale && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::debug!(removed, folder = %temporary.display(), "removed leftover temporary files");
+    }
+}
+
 /// Limits of a folder whose absolute path is `root_bytes` long.
 fn fs_capabilities(root_bytes: usize) -> Capabilities {
     // The absolute path is root, `/`, path, NUL. The temporary file of an atomic write is named
@@ -103,6 +133,33 @@ fn fs_capabilities(root_bytes: usize) -> Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opening_a_folder_removes_only_old_leftovers_of_crashed_writes() -> Result<(), Error> {
+        let folder = tempfile::tempdir()
+            .map_err(|e| Error::new(ErrorKind::Other, "t", "", "", e.to_string()))?;
+        let temporary = folder.path().join(TEMPORARY_FOLDER);
+        std::fs::create_dir_all(temporary.join("locks")).expect("folders");
+        let old = temporary.join("41-0-123.tmp");
+        let fresh = temporary.join("42-0-456.tmp");
+        let other = temporary.join("notes.txt");
+        let lock = temporary.join("locks").join("07.lock");
+        for file in [&old, &fresh, &other, &lock] {
+            std::fs::write(file, b"x").expect("write");
+        }
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_hours(48);
+        for file in [&old, &other, &lock] {
+            std::fs::File::options()
+                .write(true)
+                .open(file)
+                .and_then(|handle| handle.set_modified(two_days_ago))
+                .expect("age the file");
+        }
+        fs(FsSettings::new(folder.path()))?;
+        assert!(!old.exists(), "an old staged write stays");
+        assert!(fresh.exists() && other.exists() && lock.exists());
+        Ok(())
+    }
 
     #[test]
     fn path_limits_leave_room_for_root_and_temporary_suffix() {
