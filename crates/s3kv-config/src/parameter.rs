@@ -36,6 +36,7 @@ pub const PARAMETERS: &[&str] = &[
     "retries",
     "max_in_flight",
     "cache_size",
+    "cache_max_value",
     "allow_pickle",
 ];
 
@@ -60,6 +61,7 @@ pub(crate) const SECRETS_TABLE_NAMES: &[&str] = &[
     "retries",
     "max_in_flight",
     "cache_size",
+    "cache_max_value",
     "allow_pickle",
     "type",
 ];
@@ -140,6 +142,12 @@ pub(crate) const TABLE: &[Parameter] = &[
         false,
         "a number of bytes, or a size such as \"64MiB\" or \"1GB\", from 1MiB to 1TiB",
     ),
+    parameter(
+        "cache_max_value",
+        false,
+        "a number of bytes, or a size such as \"4MiB\", at most cache_size, or \"\" for an \
+         eighth of cache_size",
+    ),
     parameter("allow_pickle", false, "true or false (also yes or no, on or off, 1 or 0)"),
 ];
 
@@ -209,6 +217,8 @@ pub(crate) struct Raw {
     max_in_flight: usize,
     #[serde(deserialize_with = "de_cache_size")]
     cache_size: u64,
+    #[serde(default, deserialize_with = "de_cache_max_value")]
+    cache_max_value: Option<u64>,
     #[serde(deserialize_with = "de_flag")]
     allow_pickle: bool,
 }
@@ -234,6 +244,7 @@ impl From<Raw> for Settings {
             retries: raw.retries,
             max_in_flight: raw.max_in_flight,
             cache_size: raw.cache_size,
+            cache_max_value: raw.cache_max_value,
             allow_pickle: raw.allow_pickle,
         }
     }
@@ -378,6 +389,10 @@ fn de_max_in_flight<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize,
 
 fn de_flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     with(deserializer, parse_flag)
+}
+
+fn de_cache_max_value<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    with(deserializer, parse_cache_max_value)
 }
 
 fn de_cache_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
@@ -535,6 +550,18 @@ pub(crate) fn parse_cache_size(scalar: Scalar) -> Result<u64, Invalid> {
         other => parse_whole_number(other)?,
     };
     if (MIN_CACHE_SIZE..=MAX_CACHE_SIZE).contains(&bytes) { Ok(bytes) } else { Err(Invalid) }
+}
+
+/// The largest value a read cache keeps: a size of at least one byte, or nothing (`""`) for the
+/// default share of the budget. Whether it fits the budget is checked with the budget.
+pub(crate) fn parse_cache_max_value(scalar: Scalar) -> Result<Option<u64>, Invalid> {
+    let bytes = match scalar {
+        Scalar::Nothing => return Ok(None),
+        Scalar::Text(text) if text.trim().is_empty() => return Ok(None),
+        Scalar::Text(text) => parse_size(&text)?,
+        other => parse_whole_number(other)?,
+    };
+    if (1..=MAX_CACHE_SIZE).contains(&bytes) { Ok(Some(bytes)) } else { Err(Invalid) }
 }
 
 /// A size such as `"1048576"`, `"64MiB"`, `"64 MB"` or `"1gib"`: a whole number and an optional

@@ -144,6 +144,9 @@ pub struct Settings {
     /// The most bytes of decoded values one collection's read cache holds (`cache_size`); only
     /// used when `ttl` is set.
     pub cache_size: u64,
+    /// The largest decoded value the read cache keeps (`cache_max_value`); `None` means an eighth
+    /// of `cache_size`. Larger values are read from the backend every time.
+    pub cache_max_value: Option<u64>,
     /// Whether pickles that nothing authenticates may be unpickled (`allow_pickle`): those of
     /// unencrypted collections and of the original library, on S3.
     pub allow_pickle: bool,
@@ -191,6 +194,7 @@ impl Default for Settings {
             retries: crate::parameter::DEFAULT_RETRIES,
             max_in_flight: crate::parameter::DEFAULT_MAX_IN_FLIGHT,
             cache_size: crate::parameter::DEFAULT_CACHE_SIZE,
+            cache_max_value: None,
             allow_pickle: false,
         }
     }

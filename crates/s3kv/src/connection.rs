@@ -213,12 +213,19 @@ impl Connection {
         }
         let mut config = s3kv_cache::CacheConfig::new(ttl);
         config.max_bytes = settings.cache_size;
-        // One value may take an eighth of the budget: a cache that one value fills serves
-        // nothing else.
-        config.max_entry_bytes = (settings.cache_size / 8).min(s3kv_cache::MAX_ENTRY_BYTES_LIMIT);
+        // By default one value may take an eighth of the budget: a cache that one value fills
+        // serves nothing else.
+        config.max_entry_bytes = settings
+            .cache_max_value
+            .unwrap_or(settings.cache_size / 8)
+            .min(s3kv_cache::MAX_ENTRY_BYTES_LIMIT);
         let cache = s3kv_cache::Cache::new(config).map_err(|error| {
-            Error::new(ErrorKind::Config, "the read cache cannot be built with these settings")
-                .with_source(error)
+            Error::new(
+                ErrorKind::Config,
+                "the read cache cannot be built with these settings: cache_max_value must be \
+                 at most cache_size",
+            )
+            .with_source(error)
         })?;
         let cache = Arc::new(cache);
         caches.insert((name.to_owned(), ttl), Arc::clone(&cache));

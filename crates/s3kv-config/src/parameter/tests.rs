@@ -238,3 +238,15 @@ fn a_capital_m_is_refused_rather_than_read_as_months() {
     assert_eq!(parse_ttl(text("10m")), Ok(Some(Duration::from_mins(10))));
     assert_eq!(parse_ttl(text("2months")), Ok(Some(Duration::from_secs(2 * 2_630_016))));
 }
+
+#[test]
+fn cache_max_value_is_a_size_or_nothing() {
+    assert_eq!(parse_cache_max_value(text("4MiB")), Ok(Some(4 << 20)));
+    assert_eq!(parse_cache_max_value(Scalar::Integer(1)), Ok(Some(1)));
+    assert_eq!(parse_cache_max_value(text("")), Ok(None));
+    assert_eq!(parse_cache_max_value(Scalar::Nothing), Ok(None));
+    for scalar in [Scalar::Integer(0), Scalar::Integer(-3), text("2TiB"), text("big")] {
+        let shown = format!("{scalar:?}");
+        assert_eq!(parse_cache_max_value(scalar), Err(Invalid), "{shown}");
+    }
+}

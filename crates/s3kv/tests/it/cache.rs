@@ -218,3 +218,28 @@ async fn a_cache_size_out_of_range_is_a_config_error() {
     let message = error.to_string();
     assert!(message.contains("cache_size") && message.contains("1MiB"), "{message}");
 }
+
+#[tokio::test]
+async fn values_over_cache_max_value_are_read_every_time() {
+    let memory = s3kv::store::memory().expect("memory");
+    let kwargs = object(json!({"mode": "dict", "ttl": "1h", "cache_max_value": "4KB"}));
+    let (connection, counts) = counted(&kwargs, memory).await;
+    let collection = connection.collection("sized", Map::new()).await.expect("opens");
+    collection.set("small", PayloadKind::Bytes, &[1; 1000]).await.expect("set");
+    collection.set("large", PayloadKind::Bytes, &[2; 5000]).await.expect("set");
+    let before = counts.reads();
+    for _ in 0..3 {
+        assert!(collection.get("small").await.expect("get").is_some());
+        assert!(collection.get("large").await.expect("get").is_some());
+    }
+    assert_eq!(counts.reads(), before + 3, "only the large value is read from the backend");
+    assert!(collection.cache_stats().expect("a cache").bypassed >= 3);
+
+    let too_big = object(
+        json!({"mode": "dict", "ttl": "1h", "cache_size": "2MiB", "cache_max_value": "3MiB"}),
+    );
+    let (connection, _) = counted(&too_big, s3kv::store::memory().expect("memory")).await;
+    let error = connection.collection("sized", Map::new()).await.expect_err("refused");
+    assert_eq!(error.kind(), s3kv::ErrorKind::Config, "{error}");
+    assert!(error.to_string().contains("cache_max_value"), "{error}");
+}
