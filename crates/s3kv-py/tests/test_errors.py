@@ -131,3 +131,18 @@ def test_plain_python_example_runs(tmp_path):
     finally:
         sys.argv = argv
     assert (tmp_path / "6578616d706c6573" / "manifest.s3kv").is_file()
+
+
+def test_a_value_the_serializer_cannot_store_says_where(conn):
+    import threading
+
+    db = conn.collection("values", serializer="json")
+    with pytest.raises(s3kv.UnsupportedError) as raised:
+        db["lock"] = threading.Lock()
+    error = raised.value
+    assert (error.operation, error.collection, error.key, error.kind) == (
+        "set", "values", "lock", "unsupported"
+    )
+    with pytest.raises(s3kv.UnsupportedError) as raised:
+        db.set_many({"fine": 1, "bad": object()})
+    assert (raised.value.operation, raised.value.key) == ("set_many", "bad")

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import _progress, _values
-from ._errors import InvalidKeyError, NotFoundError, UnsupportedError
+from ._errors import (
+    ConfigError,
+    CorruptValueError,
+    Error,
+    InvalidKeyError,
+    NotFoundError,
+    UnsupportedError,
+)
 from ._s3kv import Collection as _CoreCollection
 
 #: How many values one batch request reads or writes (each batch has a bounded number of
@@ -17,6 +24,14 @@ from ._s3kv import Collection as _CoreCollection
 BATCH = 64
 
 _MISSING = object()
+
+#: The ``kind`` of the errors Python raises itself, named as the Rust side names them.
+_KIND_OF = {
+    UnsupportedError: "unsupported",
+    ConfigError: "config",
+    InvalidKeyError: "invalid key",
+    CorruptValueError: "corrupt",
+}
 
 Progress = Union[bool, Callable[[int, int], Any], None]
 PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
@@ -139,8 +154,14 @@ class Collection(MutableMapping):
             raise error
         return _values.decode(kind, data, self._serializer)
 
-    def _encode(self, value: Any) -> Tuple[int, Any]:
-        return _values.encode(value, self._serializer)
+    def _encode(self, value: Any, key: str, operation: str) -> Tuple[int, Any]:
+        try:
+            return _values.encode(value, self._serializer)
+        except Error as error:
+            # Raised before any storage call: say where, as errors from the storage do.
+            error.operation, error.collection, error.key = operation, self.name, key
+            error.kind = error.kind or _KIND_OF.get(type(error))
+            raise
 
     def __getitem__(self, key: str) -> Any:
         found = self._core.get(_check_key(key))
@@ -168,7 +189,7 @@ class Collection(MutableMapping):
 
     def __setitem__(self, key: str, value: Any) -> None:
         key = _check_key(key)
-        kind, data = self._encode(value)
+        kind, data = self._encode(value, key, "set")
         self._core.set(key, kind, data)
 
     def __delitem__(self, key: str) -> None:
@@ -235,7 +256,7 @@ class Collection(MutableMapping):
         batch: List[Tuple[str, int, Any]] = []
         for key, value in pairs:
             key = _check_key(key)
-            kind, data = self._encode(value)
+            kind, data = self._encode(value, key, "set_many")
             batch.append((key, kind, data))
             if len(batch) == BATCH:
                 self._core.set_many(batch)
@@ -270,7 +291,7 @@ class Collection(MutableMapping):
         :class:`s3kv.UnsupportedError` on a storage that cannot create conditionally.
         """
         key = _check_key(key)
-        kind, data = self._encode(value)
+        kind, data = self._encode(value, key, "set_if_absent")
         return self._core.set_if_absent(key, kind, data)
 
     def setdefault(self, key: str, default: Any = None) -> Any:
