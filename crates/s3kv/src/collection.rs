@@ -2,6 +2,7 @@
 //! codec (compressed, and encrypted when the collection has a password).
 
 mod streaming;
+mod update;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

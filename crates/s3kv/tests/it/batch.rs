@@ -177,3 +177,34 @@ async fn delete_many_is_one_batch_delete_after_the_existence_checks() {
     let error = collection.delete_many(&["fine", ""]).await.expect_err("an empty key");
     assert_eq!(error.kind(), ErrorKind::InvalidKey, "{error}");
 }
+
+async fn increments(target: &Target) {
+    let first = target.connect().await;
+    let second = target.connect().await;
+    let mine = first.collection("counters", password("pw")).await.expect("opens");
+    let theirs = second.collection("counters", password("pw")).await.expect("opens");
+    let increment = |value: Option<&s3kv::Value>| {
+        let count: u64 = value
+            .map_or(0, |value| String::from_utf8_lossy(&value.data).parse().expect("a number"));
+        Some((PayloadKind::Text, (count + 1).to_string().into_bytes()))
+    };
+    let run = |collection: s3kv::Collection| async move {
+        for _ in 0..40 {
+            collection.update("hits", increment).await.expect("update");
+        }
+    };
+    tokio::join!(run(mine.clone()), run(theirs.clone()), run(mine.clone()));
+    let stored = mine.get("hits").await.expect("get").expect("a value");
+    assert_eq!(stored.data, b"120", "every increment of three writers counts");
+
+    // Declining stores nothing and hands back what is there.
+    let left = mine.update("hits", |_| None).await.expect("update");
+    assert_eq!(left.map(|value| value.data), Some(b"120".to_vec()));
+    assert_eq!(mine.update("absent", |_| None).await.expect("update"), None);
+    assert!(!mine.contains("absent").await.expect("contains"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_never_loses_a_concurrent_change() {
+    for_each_backend!(increments);
+}
