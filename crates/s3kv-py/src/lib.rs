@@ -412,6 +412,35 @@ impl Collection {
         block_on(py, self.process, self.inner.set_if_absent(key, kind, data))
     }
 
+    /// Read-modify-write, safe between processes: `change(found)` gets the value read (as `get`
+    /// returns it, or `None`) and returns `(kind, data)` to store; it is called again when
+    /// another writer changed the value meanwhile. An exception of `change` stops the update and
+    /// is raised unchanged; nothing is stored then.
+    fn update(&self, py: Python<'_>, key: &str, change: Py<PyAny>) -> PyResult<()> {
+        let raised: Arc<Mutex<Option<PyErr>>> = Arc::default();
+        let slot = Arc::clone(&raised);
+        let collection = self.inner.clone();
+        let call = move |value: Option<&s3kv::Value>| -> Option<(PayloadKind, Vec<u8>)> {
+            Python::attach(|py| {
+                let found = value.map(|value| found_of(&collection, py, value));
+                let result = change.bind(py).call1((found,)).and_then(|result| {
+                    let (code, data): (u8, PyBackedBytes) = result.extract()?;
+                    Ok((kind_from_code(py, code)?, data.to_vec()))
+                });
+                result
+                    .map_err(|error| {
+                        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                    })
+                    .ok()
+            })
+        };
+        let updated = block_on(py, self.process, self.inner.update(key, call));
+        if let Some(error) = raised.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            return Err(error);
+        }
+        updated.map(drop)
+    }
+
     /// Deletes the key; returns whether it existed.
     fn delete(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
         block_on(py, self.process, self.inner.delete(key))
@@ -522,14 +551,23 @@ impl Collection {
 
 impl Collection {
     fn found<'py>(&self, py: Python<'py>, value: &s3kv::Value) -> Found<'py> {
-        let trusted = self.inner.pickle_allowed(value);
-        let data = if value.kind == PayloadKind::Pickle {
-            PyByteArray::new(py, &value.data).into_any()
-        } else {
-            PyBytes::new(py, &value.data).into_any()
-        };
-        (value.kind.to_byte(), data, value.legacy, trusted)
+        found_of(&self.inner, py, value)
     }
+}
+
+/// A read value as Python receives it (see [`Found`]).
+fn found_of<'py>(
+    collection: &s3kv::Collection,
+    py: Python<'py>,
+    value: &s3kv::Value,
+) -> Found<'py> {
+    let trusted = collection.pickle_allowed(value);
+    let data = if value.kind == PayloadKind::Pickle {
+        PyByteArray::new(py, &value.data).into_any()
+    } else {
+        PyBytes::new(py, &value.data).into_any()
+    };
+    (value.kind.to_byte(), data, value.legacy, trusted)
 }
 
 /// The `s3kv._s3kv` extension module.

@@ -172,3 +172,58 @@ def test_small_values_in_memory_take_little_memory():
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     # Each value once kept a whole chunk (1 MiB) of the encoder's buffer: 300 MiB here.
     assert grown_kib < 64 * 1024, grown_kib
+
+
+def test_modify_is_safe_between_threads_and_processes(conn_kwargs):
+    import subprocess
+    import sys
+    import textwrap
+    import threading
+
+    db = s3kv.connect(**conn_kwargs).collection("counters", password="pw")
+    assert db.modify("hits", lambda count: count + 1, default=0) == 1
+
+    def bump(times):
+        mine = s3kv.connect(**conn_kwargs).collection("counters", password="pw")
+        for _ in range(times):
+            mine.modify("hits", lambda count: count + 1)
+
+    if conn_kwargs["mode"] == "dict":
+        workers = [threading.Thread(target=lambda: db_bump(db, 20)) for _ in range(3)]
+    else:
+        script = textwrap.dedent(
+            """
+            import json, sys
+            import s3kv
+            db = s3kv.connect(**json.loads(sys.argv[1])).collection("counters", password="pw")
+            for _ in range(20):
+                db.modify("hits", lambda count: count + 1)
+            """
+        )
+        import json
+
+        workers = [
+            threading.Thread(
+                target=subprocess.run,
+                args=([sys.executable, "-c", script, json.dumps(conn_kwargs)],),
+                kwargs={"check": True, "timeout": 300},
+            )
+            for _ in range(2)
+        ] + [threading.Thread(target=bump, args=(20,))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert db["hits"] == 61, "every increment of every writer counts"
+
+    def refuse(count):
+        raise RuntimeError("no, thank you")
+
+    with pytest.raises(RuntimeError, match="no, thank you"):
+        db.modify("hits", refuse)
+    assert db["hits"] == 61
+
+
+def db_bump(db, times):
+    for _ in range(times):
+        db.modify("hits", lambda count: count + 1)

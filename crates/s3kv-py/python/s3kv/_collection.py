@@ -294,6 +294,29 @@ class Collection(MutableMapping):
         kind, data = self._encode(value, key, "set_if_absent")
         return self._core.set_if_absent(key, kind, data)
 
+    def modify(self, key: str, function: Callable[[Any], Any], default: Any = None) -> Any:
+        """Store ``function(current value)`` under ``key`` and return it, safely between
+        processes: if another writer changes the value between the read and the write,
+        ``function`` is called again with the new value (so it must have no other effects).
+        ``default`` stands for the current value when ``key`` has none.
+
+        Raises :class:`s3kv.UnsupportedError` on a storage that ignores conditional writes,
+        :class:`s3kv.ConflictError` when other writers won 32 times in a row, and whatever
+        ``function`` raises (nothing is stored then).
+        """
+        key = _check_key(key)
+        latest: List[Any] = []
+
+        def change(found: Any) -> Tuple[int, Any]:
+            current = default if found is None else self._decode(key, found)
+            new = function(current)
+            latest[:] = [new]
+            kind, data = self._encode(new, key, "modify")
+            return kind, data
+
+        self._core.update(key, change)
+        return latest[0]
+
     def setdefault(self, key: str, default: Any = None) -> Any:
         """The value of ``key``; if it has none, store ``default`` and return it.
 
