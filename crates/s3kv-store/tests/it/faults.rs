@@ -85,32 +85,43 @@ impl Drop for Proxy {
 
 impl Proxy {
     fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        listener.set_nonblocking(true).expect("non-blocking accept");
-        let address = listener.local_addr().expect("proxy address");
         let counts = Arc::new(Counts::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (thread_counts, thread_stop) = (Arc::clone(&counts), Arc::clone(&stop));
-        thread::spawn(move || {
-            let mut accepted = 0;
-            while accepted < MAX_CONNECTIONS && !thread_stop.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        accepted += 1;
-                        let counts = Arc::clone(&thread_counts);
-                        thread::spawn(move || {
-                            let _ = serve(client, upstream, &counts);
-                        });
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        thread::sleep(Duration::from_millis(1));
-                    }
-                    Err(_) => break,
-                }
-            }
+        let thread_counts = Arc::clone(&counts);
+        let address = listen(Arc::clone(&stop), move |client| {
+            let _ = serve(client, upstream, &thread_counts);
         });
         Self { address, counts, stop }
     }
+}
+
+/// Binds a proxy port on 127.0.0.1 and hands each connection accepted there (at most
+/// `MAX_CONNECTIONS`) to `serve`, on a thread of its own, until `stop` is set.
+pub(crate) fn listen(
+    stop: Arc<AtomicBool>,
+    serve: impl Fn(TcpStream) + Send + Sync + 'static,
+) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    listener.set_nonblocking(true).expect("non-blocking accept");
+    let address = listener.local_addr().expect("proxy address");
+    let serve = Arc::new(serve);
+    thread::spawn(move || {
+        let mut accepted = 0;
+        while accepted < MAX_CONNECTIONS && !stop.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((client, _)) => {
+                    accepted += 1;
+                    let serve = Arc::clone(&serve);
+                    thread::spawn(move || serve(client));
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    address
 }
 
 /// Reads one HTTP message head (through the blank line) and returns it with any body bytes

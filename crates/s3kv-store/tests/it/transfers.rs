@@ -7,7 +7,7 @@
 //! failed upload leaves no parts behind; on Garage the proxy shows the abort being sent.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -17,11 +17,10 @@ use bytes::Bytes;
 use futures::{StreamExt, stream};
 use s3kv_store::{Backend, BodyStream, ErrorKind, PutMode, S3Settings};
 
-use crate::faults::{closing, content_length, read_head};
+use crate::faults::{closing, content_length, listen, read_head};
 use crate::harness::{S3Server, listed, s3_settings, unique_name};
 
 /// Bounds of the proxy's loops.
-const MAX_CONNECTIONS: u64 = 100_000;
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The smallest part S3 accepts, so that a few MiB make a multipart upload.
@@ -55,36 +54,17 @@ impl Drop for Recorder {
 
 impl Recorder {
     fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        listener.set_nonblocking(true).expect("non-blocking accept");
-        let address = listener.local_addr().expect("proxy address");
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let active = Arc::new(AtomicU64::new(0));
-        let (thread_log, thread_stop) = (Arc::clone(&log), Arc::clone(&stop));
-        let thread_active = Arc::clone(&active);
-        thread::spawn(move || {
-            let mut accepted = 0;
-            while accepted < MAX_CONNECTIONS && !thread_stop.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        accepted += 1;
-                        let log = Arc::clone(&thread_log);
-                        let active = Arc::clone(&thread_active);
-                        active.fetch_add(1, Ordering::SeqCst);
-                        thread::spawn(move || {
-                            if let Ok(exchange) = forward(client, upstream) {
-                                log.lock().expect("log lock").push(exchange);
-                            }
-                            active.fetch_sub(1, Ordering::SeqCst);
-                        });
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        thread::sleep(Duration::from_millis(1));
-                    }
-                    Err(_) => break,
-                }
+        let (thread_log, thread_active) = (Arc::clone(&log), Arc::clone(&active));
+        let address = listen(Arc::clone(&stop), move |client| {
+            // Counted before forwarding, so before the client can have its answer.
+            thread_active.fetch_add(1, Ordering::SeqCst);
+            if let Ok(exchange) = forward(client, upstream) {
+                thread_log.lock().expect("log lock").push(exchange);
             }
+            thread_active.fetch_sub(1, Ordering::SeqCst);
         });
         Self { address, log, active, stop }
     }
