@@ -4,7 +4,7 @@
 //! is cut into one contiguous group per thread; the groups are joined in order, and when
 //! several fail, the error of the lowest chunk wins, so results never depend on scheduling.
 
-use std::{num::NonZeroUsize, thread};
+use std::{num::NonZeroUsize, ops::Range, thread};
 
 use crate::{
     compress::{Compressor, Decompressor},
@@ -26,9 +26,12 @@ pub(crate) fn resolve_threads(threads: usize) -> usize {
 /// Compresses and seals the chunks of `data` (numbered from `first`), appending each frame
 /// and body to `out` and each frame to `frames`, one thread per compressor.
 ///
-/// Every chunk is written into its own slot of the largest size it can take (frame, raw
-/// chunk, tag) straight in `out`, then the slots are closed up in order: nothing is
-/// allocated per call beyond `out` itself, and data that does not shrink is not moved.
+/// Two passes, each spread over the threads: the first compresses every chunk into its
+/// worker's compressor, which keeps the results; then, with every stored length known, `out`
+/// grows by exactly what the chunks take and each worker copies its chunks into place and
+/// seals them there. `out` is never filled with more than the stored chunks, so text that
+/// compresses to almost nothing costs almost nothing to lay out, and data that does not shrink
+/// is copied once, from the plaintext straight into place.
 pub(crate) fn seal_chunks(
     data: &[u8],
     chunk_size: usize,
@@ -42,79 +45,120 @@ pub(crate) fn seal_chunks(
     if count == 0 {
         return Ok(());
     }
-    let Some((head, rest)) = compressors.split_first_mut() else {
-        return Err(Error::Internal { what: "no compressor" });
-    };
-    let slot = FRAME_LEN + chunk_size + TAG_LEN;
-    let base = out.len();
-    out.resize(base + count * slot, 0);
-    let region = &mut out[base..];
-
-    let workers = (rest.len() + 1).min(count);
+    let workers = compressors.len().min(count).max(1);
     let per_worker = count.div_ceil(workers);
-    let mut groups = data.chunks(per_worker * chunk_size).zip(region.chunks_mut(per_worker * slot));
-    let (first_data, first_region) = groups.next().unwrap_or_default();
-    let used = thread::scope(|scope| {
-        let handles: Vec<_> = (1_u64..)
-            .zip(groups.zip(rest.iter_mut()))
-            .map(|(group, ((bytes, slots), compressor))| {
-                let counter = first + group * per_worker as u64;
-                scope.spawn(move || {
-                    seal_run(bytes, chunk_size, counter, sealer, compressor, slots, slot)
-                })
-            })
-            .collect();
-        let head_result = seal_run(first_data, chunk_size, first, sealer, head, first_region, slot);
-        let results: Vec<_> = handles.into_iter().map(thread::ScopedJoinHandle::join).collect();
-        let mut used = head_result?;
-        for result in results {
-            used.extend(result.map_err(|_| Error::Internal { what: "encoder thread" })??);
-        }
-        Ok::<_, Error>(used)
+    let groups: Vec<&[u8]> = data.chunks(per_worker * chunk_size).collect();
+    let compressors =
+        compressors.get_mut(..groups.len()).ok_or(Error::Internal { what: "no compressor" })?;
+
+    let packing = groups.iter().copied().zip(compressors.iter_mut());
+    let packed = in_parallel(packing.collect(), |(group, compressor)| {
+        pack_run(group, chunk_size, compressor)
     })?;
 
-    let mut write = base;
-    for (number, (frame, len)) in used.into_iter().enumerate() {
-        let read = base + number * slot;
-        if read != write {
-            out.copy_within(read..read + len, write);
-        }
-        write += len;
-        frames.push(frame);
+    let lengths: Vec<usize> =
+        packed.iter().map(|run| run.iter().map(Packed::stored_len).sum()).collect();
+    let base = out.len();
+    out.resize(base + lengths.iter().sum::<usize>(), 0);
+    let mut regions = Vec::with_capacity(groups.len());
+    let mut remaining = &mut out[base..];
+    for length in &lengths {
+        let (region, rest) = std::mem::take(&mut remaining).split_at_mut(*length);
+        regions.push(region);
+        remaining = rest;
     }
-    out.truncate(write);
+
+    let sealing = (0_u64..).zip(groups).zip(compressors.iter()).zip(&packed).zip(regions);
+    in_parallel(sealing.collect(), |((((group, bytes), compressor), packed), region)| {
+        let counter = first + group * per_worker as u64;
+        seal_run(bytes, chunk_size, counter, sealer, compressor, packed, region)
+    })?;
+    frames.extend(packed.iter().flatten().map(|chunk| chunk.frame));
     Ok(())
 }
 
-/// Seals the chunks of `data` one after the other on this thread, each into its slot of
-/// `slots`, returning each chunk's frame and how much of its slot it used.
+/// One chunk after the first pass: its frame, and where its compressed bytes sit among its
+/// compressor's kept bytes (`None` when it is stored raw).
+struct Packed {
+    frame: Frame,
+    kept: Option<Range<usize>>,
+}
+
+impl Packed {
+    /// What the chunk takes in the object: frame and body.
+    fn stored_len(&self) -> usize {
+        FRAME_LEN + self.frame.body_len()
+    }
+}
+
+/// Runs `work` on every item, the first on this thread and each other on a thread of its
+/// own; the results in order, or the error of the lowest item that failed.
+fn in_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    work: impl Fn(T) -> Result<R, Error> + Sync,
+) -> Result<Vec<R>, Error> {
+    let mut items = items.into_iter();
+    let Some(head) = items.next() else { return Ok(Vec::new()) };
+    let work = &work;
+    thread::scope(|scope| {
+        let handles: Vec<_> = items.map(|item| scope.spawn(move || work(item))).collect();
+        let head_result = work(head);
+        let results: Vec<_> = handles.into_iter().map(thread::ScopedJoinHandle::join).collect();
+        let mut done = Vec::with_capacity(results.len() + 1);
+        done.push(head_result?);
+        for result in results {
+            done.push(result.map_err(|_| Error::Internal { what: "encoder thread" })??);
+        }
+        Ok(done)
+    })
+}
+
+/// Compresses the chunks of `data` one after the other on this thread; each chunk's frame
+/// and, when it shrank, where the compressor kept it.
+fn pack_run(
+    data: &[u8],
+    chunk_size: usize,
+    compressor: &mut Compressor,
+) -> Result<Vec<Packed>, Error> {
+    compressor.clear_kept();
+    data.chunks(chunk_size)
+        .map(|chunk| {
+            let kept = compressor.keep(chunk)?;
+            let data_len = kept.as_ref().map_or(chunk.len(), Range::len);
+            let frame = Frame::data(kept.is_some(), data_len + TAG_LEN)?;
+            Ok(Packed { frame, kept })
+        })
+        .collect()
+}
+
+/// Copies the chunks of `data` (numbered from `first`) into `region` one after the other on
+/// this thread, each as its frame then its compressed or raw bytes, and seals each in place.
 fn seal_run(
     data: &[u8],
     chunk_size: usize,
     first: u64,
     sealer: &Sealer,
-    compressor: &mut Compressor,
-    slots: &mut [u8],
-    slot: usize,
-) -> Result<Vec<(Frame, usize)>, Error> {
-    let mut used = Vec::with_capacity(data.len().div_ceil(chunk_size));
-    for ((counter, chunk), target) in
-        (first..).zip(data.chunks(chunk_size)).zip(slots.chunks_mut(slot))
-    {
-        let (data, compressed) = match compressor.compress(chunk)? {
-            Some(compressed) => (compressed, true),
-            None => (chunk, false),
+    compressor: &Compressor,
+    packed: &[Packed],
+    region: &mut [u8],
+) -> Result<(), Error> {
+    let mut offset = 0;
+    for ((counter, chunk), packed) in (first..).zip(data.chunks(chunk_size)).zip(packed) {
+        let body = match &packed.kept {
+            Some(kept) => {
+                compressor.kept().get(kept.clone()).ok_or(Error::Internal { what: "kept chunk" })?
+            }
+            None => chunk,
         };
-        let body_len = data.len() + TAG_LEN;
-        let frame = Frame::data(compressed, body_len)?;
-        let len = FRAME_LEN + body_len;
-        let target = target.get_mut(..len).ok_or(Error::Internal { what: "chunk slot" })?;
-        target[..FRAME_LEN].copy_from_slice(&frame.to_bytes());
-        target[FRAME_LEN..FRAME_LEN + data.len()].copy_from_slice(data);
-        sealer.seal_slot(&mut target[FRAME_LEN..], data.len(), Segment::Chunk(counter), frame)?;
-        used.push((frame, len));
+        let end = offset + packed.stored_len();
+        let target = region.get_mut(offset..end).ok_or(Error::Internal { what: "chunk slot" })?;
+        target[..FRAME_LEN].copy_from_slice(&packed.frame.to_bytes());
+        target[FRAME_LEN..FRAME_LEN + body.len()].copy_from_slice(body);
+        let segment = Segment::Chunk(counter);
+        sealer.seal_slot(&mut target[FRAME_LEN..], body.len(), segment, packed.frame)?;
+        offset = end;
     }
-    Ok(used)
+    Ok(())
 }
 
 /// One stored chunk to open: where it sits in the sequence, its checked frame, its body, and

@@ -1,5 +1,7 @@
 //! Per-chunk compression, and decompression bounded by the chunk's known length.
 
+use std::ops::Range;
+
 use zstd::zstd_safe::{self, CCtx, DCtx, zstd_sys::ZSTD_ErrorCode};
 
 use crate::{
@@ -18,6 +20,8 @@ pub(crate) struct Compressor {
     compression: Compression,
     zstd: Option<CCtx<'static>>,
     buffer: Vec<u8>,
+    /// Compressed chunks kept for a later copy into place (see [`Compressor::keep`]).
+    kept: Vec<u8>,
 }
 
 impl Compressor {
@@ -29,12 +33,33 @@ impl Compressor {
             }
             _ => None,
         };
-        Ok(Self { compression, zstd, buffer: Vec::new() })
+        Ok(Self { compression, zstd, buffer: Vec::new(), kept: Vec::new() })
     }
 
-    /// The compressed chunk, only if it is strictly smaller than the chunk itself.
-    ///
-    pub(crate) fn compress(&mut self, chunk: &[u8]) -> Result<Option<&[u8]>, Error> {
+    /// Compresses `chunk` and appends the result to the bytes this compressor keeps, returning
+    /// where it sits there; `None` when the result is not strictly smaller than the chunk.
+    pub(crate) fn keep(&mut self, chunk: &[u8]) -> Result<Option<Range<usize>>, Error> {
+        let Some(written) = self.compress_to_buffer(chunk)? else { return Ok(None) };
+        let compressed =
+            self.buffer.get(..written).ok_or(Error::Internal { what: "compressed length" })?;
+        let start = self.kept.len();
+        self.kept.extend_from_slice(compressed);
+        Ok(Some(start..self.kept.len()))
+    }
+
+    /// The bytes [`Compressor::keep`] appended since the last [`Compressor::clear_kept`].
+    pub(crate) fn kept(&self) -> &[u8] {
+        &self.kept
+    }
+
+    /// Forgets the kept bytes, keeping their memory for the next run.
+    pub(crate) fn clear_kept(&mut self) {
+        self.kept.clear();
+    }
+
+    /// Compresses `chunk` into the start of `buffer`; the compressed length, only if it is
+    /// strictly smaller than the chunk.
+    fn compress_to_buffer(&mut self, chunk: &[u8]) -> Result<Option<usize>, Error> {
         let room = chunk.len().checked_sub(1).filter(|room| *room > 0);
         let Some(room) = room.filter(|_| self.compression != Compression::None) else {
             return Ok(None);
@@ -61,7 +86,7 @@ impl Compressor {
             _ => return Ok(None),
         };
 
-        Ok(self.buffer.get(..written).filter(|data| data.len() < chunk.len()))
+        Ok(Some(written).filter(|written| *written < chunk.len()))
     }
 }
 
@@ -149,7 +174,7 @@ mod tests {
             (Compression::Lz4, CompressionAlgorithm::Lz4),
         ] {
             let mut compressor = Compressor::new(compression)?;
-            let compressed = compressor.compress(&chunk)?.map(<[u8]>::to_vec);
+            let compressed = compressor.keep(&chunk)?.map(|at| compressor.kept()[at].to_vec());
             let compressed = compressed.ok_or(Error::Internal { what: "no compression" })?;
             let mut out = vec![0; chunk.len()];
 
@@ -175,9 +200,9 @@ mod tests {
         for compression in [Compression::Zstd { level: 3 }, Compression::Lz4, Compression::None] {
             let mut compressor = Compressor::new(compression)?;
 
-            assert_eq!(compressor.compress(&noise)?, None);
-            assert_eq!(compressor.compress(b"a")?, None);
-            assert_eq!(compressor.compress(b"")?, None);
+            assert_eq!(compressor.keep(&noise)?, None);
+            assert_eq!(compressor.keep(b"a")?, None);
+            assert_eq!(compressor.keep(b"")?, None);
         }
         Ok(())
     }
@@ -189,7 +214,8 @@ mod tests {
             (Compression::Zstd { level: 3 }, CompressionAlgorithm::Zstd),
             (Compression::Lz4, CompressionAlgorithm::Lz4),
         ] {
-            let compressed = Compressor::new(compression)?.compress(&chunk)?.map(<[u8]>::to_vec);
+            let mut compressor = Compressor::new(compression)?;
+            let compressed = compressor.keep(&chunk)?.map(|at| compressor.kept()[at].to_vec());
             let compressed = compressed.ok_or(Error::Internal { what: "no compression" })?;
             let mut small = vec![0; 9_999];
             let mut large = vec![0; 10_001];
