@@ -353,12 +353,12 @@ impl Collection {
         key: &str,
         revalidate: bool,
     ) -> PyResult<Option<Found<'py>>> {
-        let value = if revalidate {
-            block_on(py, self.process, self.inner.get_revalidated(key))?
-        } else {
-            block_on(py, self.process, self.inner.get(key))?
-        };
-        Ok(value.map(|value| self.found(py, &value)))
+        let opened = block_on(py, self.process, self.inner.open_value(key, revalidate))?;
+        match opened {
+            None => Ok(None),
+            Some(s3kv::Opened::Whole(value)) => Ok(Some(self.found(py, &value))),
+            Some(s3kv::Opened::Stream(reader)) => found_streamed(py, reader).map(Some),
+        }
     }
 
     /// The read cache's counters as a dict, or `None` when the collection has no cache.
@@ -568,6 +568,24 @@ fn found_of<'py>(
         PyBytes::new(py, &value.data).into_any()
     };
     (value.kind.to_byte(), data, value.legacy, trusted)
+}
+
+/// A large value as Python receives it (see [`Found`]): the Python object is made once, at the
+/// length the value's header states, and the value is decoded straight into it with the GIL
+/// released, so the value is held once plus the chunks in flight.
+fn found_streamed(py: Python<'_>, reader: Box<s3kv::ValueReader>) -> PyResult<Found<'_>> {
+    let (kind, len, trusted) = (reader.kind(), reader.len(), reader.pickle_allowed());
+    // Nothing else sees the new object until it is returned, so filling it without the GIL
+    // is safe.
+    let fill = |buffer: &mut [u8]| {
+        py.detach(|| reader.read_into(buffer)).map_err(|error| to_py_err(py, &error))
+    };
+    let data = if kind == PayloadKind::Pickle {
+        PyByteArray::new_with(py, len, fill)?.into_any()
+    } else {
+        PyBytes::new_with(py, len, fill)?.into_any()
+    };
+    Ok((kind.to_byte(), data, false, trusted))
 }
 
 /// The `s3kv._s3kv` extension module.

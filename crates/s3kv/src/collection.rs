@@ -1,6 +1,7 @@
 //! A collection: a dict of string keys to values, stored one object per key, encoded by the
 //! codec (compressed, and encrypted when the collection has a password).
 
+mod opened;
 mod streaming;
 mod update;
 
@@ -18,6 +19,7 @@ use s3kv_store::{Backend, ErrorKind as StoreKind, PutMode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::names::Names;
 
+pub use opened::{Opened, ValueReader};
 pub use streaming::Streamed;
 
 /// The read cache of a collection: decoded values by key.
@@ -189,38 +191,66 @@ impl Collection {
             let Some(object) = self.fetch(&path).await? else { return Ok(None) };
             return self.decode(key, &object.bytes).map(Some);
         };
-        let writes = self.inner.writes.load(Ordering::Acquire);
-        let lookup = if revalidate { cache.lookup_revalidating(key) } else { cache.lookup(key) };
-        let object = match lookup {
-            Lookup::Fresh(value) => return Ok(Some(Value::clone(&value))),
-            Lookup::Stale { value, etag } => {
-                match self.inner.backend.get_if_none_match(&path, &etag).await {
-                    Ok(None) => {
-                        cache.revalidated(key, &etag);
-                        return Ok(Some(Value::clone(&value)));
-                    }
-                    Ok(Some(object)) => object,
-                    Err(error) if error.kind() == StoreKind::NotFound => {
-                        cache.invalidate(key);
-                        return Ok(None);
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-            }
-            Lookup::Miss => match self.fetch(&path).await? {
+        let writes = self.writes();
+        let object = match self.look_up(cache, key, &path, revalidate).await? {
+            Looked::Done(found) => return Ok(found),
+            Looked::Changed(object) => object,
+            Looked::Miss => match self.fetch(&path).await? {
                 Some(object) => object,
                 None => return Ok(None),
             },
         };
-        let value = Arc::new(self.decode(key, &object.bytes)?);
-        // A write or delete of this process that ran meanwhile may have left a newer value
-        // than the one read; caching the read could serve it for a whole ttl.
-        if self.inner.writes.load(Ordering::Acquire) == writes {
-            cache.insert(key, Arc::clone(&value), object.meta.etag, weight(&value));
+        self.keep(key, writes, &object.bytes, object.meta.etag).map(Some)
+    }
+
+    /// How many writes and deletes this process made so far; a read compares it before and
+    /// after, see [`Collection::keep`].
+    fn writes(&self) -> u64 {
+        self.inner.writes.load(Ordering::Acquire)
+    }
+
+    /// What the read cache says about `key`: a fresh or revalidated value, a changed object
+    /// read by the revalidation, or nothing.
+    async fn look_up(
+        &self,
+        cache: &ValueCache,
+        key: &str,
+        path: &str,
+        revalidate: bool,
+    ) -> Result<Looked> {
+        let lookup = if revalidate { cache.lookup_revalidating(key) } else { cache.lookup(key) };
+        match lookup {
+            Lookup::Fresh(value) => Ok(Looked::Done(Some(Value::clone(&value)))),
+            Lookup::Stale { value, etag } => {
+                match self.inner.backend.get_if_none_match(path, &etag).await {
+                    Ok(None) => {
+                        cache.revalidated(key, &etag);
+                        Ok(Looked::Done(Some(Value::clone(&value))))
+                    }
+                    Ok(Some(object)) => Ok(Looked::Changed(object)),
+                    Err(error) if error.kind() == StoreKind::NotFound => {
+                        cache.invalidate(key);
+                        Ok(Looked::Done(None))
+                    }
+                    Err(error) => Err(error.into()),
+                }
+            }
+            Lookup::Miss => Ok(Looked::Miss),
+        }
+    }
+
+    /// Decodes an object read whole and, with a cache, caches it: unless a write or delete of
+    /// this process ran since `writes` was taken, since it may have left a newer value than the
+    /// one read, and caching the read could serve it for a whole ttl.
+    fn keep(&self, key: &str, writes: u64, stored: &[u8], etag: Option<String>) -> Result<Value> {
+        let Some(cache) = &self.inner.cache else { return self.decode(key, stored) };
+        let value = Arc::new(self.decode(key, stored)?);
+        if self.writes() == writes {
+            cache.insert(key, Arc::clone(&value), etag, weight(&value));
         } else {
             cache.invalidate(key);
         }
-        Ok(Some(Value::clone(&value)))
+        Ok(Value::clone(&value))
     }
 
     /// Decodes a stored object of `key`, in the s3kv format or the original library's.
@@ -386,7 +416,12 @@ impl Collection {
     /// unencrypted collection, and every value of the original library, whose encryption is
     /// not authenticated) are read only when the collection was opened with `allow_pickle`.
     pub fn pickle_allowed(&self, value: &Value) -> bool {
-        let authenticated = self.is_encrypted() && !value.legacy;
+        self.trusts(value.legacy)
+    }
+
+    /// See [`Collection::pickle_allowed`].
+    fn trusts(&self, legacy: bool) -> bool {
+        let authenticated = self.is_encrypted() && !legacy;
         self.inner.allow_pickle || !self.inner.shared_storage || authenticated
     }
 
@@ -614,6 +649,16 @@ impl Collection {
         let error = if key.is_empty() { error } else { error.for_key(key) };
         error.on_backend(self.inner.backend.describe())
     }
+}
+
+/// What the read cache said about a key.
+enum Looked {
+    /// The answer, served from the cache or found gone by its revalidation.
+    Done(Option<Value>),
+    /// The revalidation found the value changed, and read it whole.
+    Changed(s3kv_store::Object),
+    /// Nothing cached: the value must be read.
+    Miss,
 }
 
 /// What a cached value costs in memory, in bytes.

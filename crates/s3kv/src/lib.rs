@@ -29,7 +29,7 @@ mod names;
 mod password;
 mod transfer;
 
-pub use collection::{Collection, Info, Listed, Streamed, Value};
+pub use collection::{Collection, Info, Listed, Opened, Streamed, Value, ValueReader};
 pub use connection::Connection;
 pub use error::{Context, Error, ErrorKind, Result};
 pub use s3kv_cache::CacheStats;

@@ -7,5 +7,6 @@ mod behaviour;
 mod cache;
 mod config;
 mod legacy;
+mod opened;
 mod passwords;
 mod streaming;

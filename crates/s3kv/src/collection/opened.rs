@@ -1,0 +1,238 @@
+//! Reads that hand a large value straight into the caller's buffer, so a value of any size
+//! costs its own length plus a bounded window, not the stored object, the decoded copy and the
+//! caller's copy at once.
+//!
+//! The read starts with the backend's stream. A small object, a value of the original library
+//! or an object whose header does not state its length is collected and decoded whole, exactly
+//! as [`Collection::get`] does (read cache included); a larger one is decoded as it arrives,
+//! by the caller, into a buffer of the length the header states.
+
+use std::io::Read;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use s3kv_codec::{DecodeOptions, Decoder, Identity, MAX_HEADER_LEN, PayloadKind};
+use s3kv_store::{ErrorKind as StoreKind, ValueStream};
+
+use super::{Collection, Looked, Value, value_error};
+use crate::error::{Error, ErrorKind, Result};
+use crate::transfer::{self, Failure, PipeReader};
+
+/// Stored objects up to this size are read whole when the collection has no cache; with one,
+/// its largest cached value is the bound.
+pub(crate) const WHOLE_READ_BYTES: u64 = 8 << 20;
+
+/// What [`Collection::open_value`] found: a value read whole, or one to decode into a buffer.
+#[derive(Debug)]
+pub enum Opened {
+    /// A small value, a cached one or one of the original library, read and decoded whole.
+    Whole(Value),
+    /// A large value, still to be decoded with [`ValueReader::read_into`].
+    Stream(Box<ValueReader>),
+}
+
+/// A large value on its way from the backend, decoded into the caller's buffer.
+///
+/// The backend's parts keep arriving on the runtime's worker threads while the caller decodes
+/// them; memory stays at the parts in flight and the codec's chunks in flight.
+pub struct ValueReader {
+    decoder: Decoder<std::io::Chain<std::io::Cursor<Bytes>, PipeReader>>,
+    failure: Failure,
+    collection: Collection,
+    key: String,
+    len: usize,
+    kind: PayloadKind,
+}
+
+impl std::fmt::Debug for ValueReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueReader")
+            .field("key", &self.key)
+            .field("len", &self.len)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ValueReader {
+    /// What the payload is.
+    pub fn kind(&self) -> PayloadKind {
+        self.kind
+    }
+
+    /// The plaintext length the object's header states: the length of the buffer
+    /// [`ValueReader::read_into`] takes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the value is empty (never, for a value large enough to be streamed).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the payload, if a pickle, may be unpickled (see [`Collection::pickle_allowed`]).
+    pub fn pickle_allowed(&self) -> bool {
+        self.collection.trusts(false)
+    }
+
+    /// Decodes the whole value into `out`, which must be exactly [`ValueReader::len`] bytes.
+    ///
+    /// This blocks: call it off the runtime (the backend's parts are fetched by the runtime's
+    /// worker threads meanwhile). Each chunk is checked before it is written, but the value is
+    /// only known complete when this returns `Ok`: on error, discard `out`.
+    ///
+    /// # Errors
+    ///
+    /// `Corrupt`, `WrongPassword` and `Backend` as [`Collection::get`] reports them;
+    /// `Internal` when `out` has another length.
+    pub fn read_into(mut self, out: &mut [u8]) -> Result<()> {
+        let result = self.decode_into(out);
+        result.map_err(|error| self.collection.context(error, "get", &self.key))
+    }
+
+    fn decode_into(&mut self, out: &mut [u8]) -> Result<()> {
+        if out.len() != self.len {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                format!("the buffer holds {} bytes, the value {}", out.len(), self.len),
+            ));
+        }
+        // The decoder checks the index and the footer with the last chunk; the read past the
+        // end confirms it finished, so a value is only ever handed over whole.
+        let mut past = [0_u8; 1];
+        let read = self.decoder.read_exact(out).and_then(|()| self.decoder.read(&mut past));
+        let error = match read {
+            Ok(0) => {
+                tracing::debug!(size = self.len, legacy = false, "value read");
+                return Ok(());
+            }
+            Ok(_) => s3kv_codec::Error::Corrupt { chunk: None, check: "plaintext length" },
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                s3kv_codec::Error::Corrupt { chunk: None, check: "plaintext length" }
+            }
+            Err(error) => error.into(),
+        };
+        match transfer::take_failure(&self.failure) {
+            Some(failure) => Err(failure.into()),
+            None => Err(value_error(error)),
+        }
+    }
+}
+
+impl Collection {
+    /// Opens the value of `key` for reading, or `None` when there is none: a small or cached
+    /// value comes back whole, a large one as a [`ValueReader`] that decodes it into a buffer
+    /// of its length, so it is never held twice.
+    ///
+    /// The read cache works as for [`Collection::get`] (or [`Collection::get_revalidated`] with
+    /// `revalidate`); a value too large for it is streamed and never cached.
+    ///
+    /// # Errors
+    ///
+    /// As [`Collection::get`].
+    #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key))]
+    pub async fn open_value(&self, key: &str, revalidate: bool) -> Result<Option<Opened>> {
+        self.open(key, revalidate).await.map_err(|error| self.context(error, "get", key))
+    }
+
+    async fn open(&self, key: &str, revalidate: bool) -> Result<Option<Opened>> {
+        let path = self.inner.names.value(key)?;
+        let writes = self.writes();
+        if let Some(cache) = &self.inner.cache {
+            match self.look_up(cache, key, &path, revalidate).await? {
+                Looked::Done(found) => return Ok(found.map(Opened::Whole)),
+                Looked::Changed(object) => {
+                    let value = self.keep(key, writes, &object.bytes, object.meta.etag)?;
+                    return Ok(Some(Opened::Whole(value)));
+                }
+                Looked::Miss => {}
+            }
+        }
+
+        let (meta, mut stream) = match self.inner.backend.get_stream(&path).await {
+            Ok(opened) => opened,
+            Err(error) if error.kind() == StoreKind::NotFound => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        let head = gather(&mut stream, MAX_HEADER_LEN).await?;
+        let whole_bound =
+            self.inner.cache.as_ref().map_or(WHOLE_READ_BYTES, |c| c.config().max_entry_bytes);
+        let large = meta.size > whole_bound && head.len() >= MAX_HEADER_LEN;
+        let stated = (large && s3kv_codec::is_s3kv_object(&head))
+            .then(|| s3kv_codec::read_header(&head).ok())
+            .flatten()
+            .and_then(|header| stated_len(&header, meta.size).map(|len| (header.kind, len)));
+        let Some((kind, len)) = stated else {
+            // Read whole as `get` reads it, so errors and caching are the same.
+            let whole = collect(head, stream).await?;
+            let value = self.keep(key, writes, &whole, meta.etag)?;
+            return Ok(Some(Opened::Whole(value)));
+        };
+
+        // Too large to cache: an older cached value must not outlive it.
+        if let Some(cache) = &self.inner.cache {
+            cache.invalidate(key);
+        }
+        let (pipe, failure) = PipeReader::spawn(stream);
+        // The header is in `head`, so making the decoder reads nothing from the pipe and never
+        // blocks this task.
+        let identity = Identity { collection: &self.inner.name, key };
+        let reader = Read::chain(std::io::Cursor::new(head), pipe);
+        let decoder =
+            Decoder::new(reader, self.inner.key.as_deref(), identity, &DecodeOptions::default())
+                .map_err(value_error)?;
+        Ok(Some(Opened::Stream(Box::new(ValueReader {
+            decoder,
+            failure,
+            collection: self.clone(),
+            key: key.to_owned(),
+            len,
+            kind,
+        }))))
+    }
+}
+
+/// The plaintext length a header states, when it states one the stored size can hold: the
+/// caller allocates that much before a chunk is checked, so a header that lies must not make it
+/// allocate more than the object's chunks could ever unpack to. Else `None`, and the object is
+/// read whole, where the codec checks the claim against the index first.
+fn stated_len(header: &s3kv_codec::Header, stored: u64) -> Option<usize> {
+    // A chunk stores at least its frame, one byte and its tag, and unpacks to at most the chunk
+    // size.
+    const SMALLEST_CHUNK: u64 = 4 + 1 + 16;
+    let claimed = header.plaintext_len?;
+    let most = (stored / SMALLEST_CHUNK).saturating_mul(u64::from(header.chunk_size));
+    if claimed > most {
+        return None;
+    }
+    usize::try_from(claimed).ok()
+}
+
+/// The first pieces of `stream`, at least `at_least` bytes of them unless the stream ends.
+async fn gather(stream: &mut ValueStream, at_least: usize) -> Result<Bytes> {
+    let first = match stream.next().await {
+        Some(piece) => piece?,
+        None => return Ok(Bytes::new()),
+    };
+    if first.len() >= at_least {
+        return Ok(first);
+    }
+    let mut gathered = BytesMut::from(first);
+    while gathered.len() < at_least {
+        match stream.next().await {
+            Some(piece) => gathered.extend_from_slice(&piece?),
+            None => break,
+        }
+    }
+    Ok(gathered.freeze())
+}
+
+/// The whole object: `head` and the rest of `stream`. A stream that sent everything in its
+/// first piece (memory does) costs no copy.
+async fn collect(head: Bytes, mut stream: ValueStream) -> Result<Bytes> {
+    let Some(next) = stream.next().await else { return Ok(head) };
+    let mut whole = BytesMut::from(head);
+    whole.extend_from_slice(&next?);
+    Ok(Bytes::from(transfer::collect(stream, whole.into()).await?))
+}

@@ -1,0 +1,215 @@
+//! Values opened with `Collection::open_value`: a large one is decoded straight into the
+//! caller's buffer and reads back byte for byte on every backend, with the same errors as a
+//! whole read; a small one is read whole with one request.
+
+use std::sync::Arc;
+
+use s3kv::store::{Counting, PutMode};
+use s3kv::{Backend, Collection, Connection, ErrorKind, Opened, PayloadKind, Value};
+use serde_json::{Map, json};
+
+use crate::backends::{Target, for_each_backend, password};
+
+/// Larger than what a collection without a cache reads whole (8 MiB), with a ragged end.
+const LARGE: usize = 9 * 1024 * 1024 + 4321;
+
+/// Deterministic bytes that do not compress.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[3]
+        })
+        .collect()
+}
+
+/// What `open_value` gives for `key`: the value, decoded into a buffer of the stated length
+/// when streamed, and whether it was streamed.
+async fn open(collection: &Collection, key: &str) -> s3kv::Result<Option<(Value, bool)>> {
+    match collection.open_value(key, false).await? {
+        None => Ok(None),
+        Some(Opened::Whole(value)) => Ok(Some((value, false))),
+        Some(Opened::Stream(reader)) => {
+            let kind = reader.kind();
+            // Decoding blocks: off the runtime, as a binding calls it.
+            let decoded = tokio::task::spawn_blocking(move || {
+                let mut buffer = vec![0_u8; reader.len()];
+                reader.read_into(&mut buffer).map(|()| buffer)
+            })
+            .await
+            .expect("decoding thread");
+            let data = decoded?;
+            Ok(Some((Value { kind, data, legacy: false }, true)))
+        }
+    }
+}
+
+async fn large_values(target: &Target) {
+    let connection = target.connect().await;
+    let collection = connection.collection("large", password("pw")).await.expect("opens");
+    let bytes = noise(LARGE);
+    collection.set("bytes", PayloadKind::Bytes, &bytes).await.expect("set bytes");
+    let text: String = "streamed text, é and 😀 across chunk edges; ".repeat(LARGE / 20);
+    collection.set("text", PayloadKind::Text, text.as_bytes()).await.expect("set text");
+    collection.set("pickle", PayloadKind::Pickle, &bytes).await.expect("set pickle");
+    collection.set("small", PayloadKind::Bytes, b"tiny").await.expect("set small");
+
+    let (read, streamed) = open(&collection, "bytes").await.expect("bytes").expect("present");
+    assert!(streamed, "a large incompressible value is streamed");
+    assert_eq!(read.kind, PayloadKind::Bytes);
+    assert!(read.data == bytes, "streamed bytes differ");
+
+    // Text compresses below the bound: it is read whole or streamed by its stored size, and
+    // reads back the same either way.
+    let (read, _) = open(&collection, "text").await.expect("text").expect("present");
+    assert_eq!(read.kind, PayloadKind::Text);
+    assert!(read.data == text.as_bytes(), "text differs");
+
+    let (read, streamed) = open(&collection, "pickle").await.expect("pickle").expect("present");
+    assert!(streamed);
+    assert_eq!(read.kind, PayloadKind::Pickle);
+    assert!(read.data == bytes, "pickle payload differs");
+
+    let (read, streamed) = open(&collection, "small").await.expect("small").expect("present");
+    assert!(!streamed, "a small value is read whole");
+    assert_eq!(read.data, b"tiny");
+
+    assert!(open(&collection, "absent").await.expect("absent").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_value_decodes_into_one_buffer_on_every_backend() {
+    for_each_backend!(large_values);
+}
+
+/// A connection over `backend` (shared with the test, to damage what is stored), with `extra`
+/// parameters.
+async fn connect(backend: &Arc<dyn Backend>, extra: serde_json::Value) -> Connection {
+    let mut kwargs = json!({"mode": "dict"}).as_object().cloned().unwrap_or_default();
+    kwargs.extend(extra.as_object().cloned().unwrap_or_default());
+    let loader = crate::backends::loader(kwargs);
+    let settings = loader.load().expect("settings");
+    Connection::with_backend(loader, settings, Arc::clone(backend)).await.expect("connection")
+}
+
+/// The error of a whole read and of an opened read of `key`: they must agree.
+async fn both_errors(collection: &Collection, key: &str) -> (s3kv::Error, s3kv::Error) {
+    let whole = collection.get(key).await.expect_err("a whole read fails");
+    let opened = open(collection, key).await.expect_err("an opened read fails");
+    (whole, opened)
+}
+
+fn causes(error: &s3kv::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_large_value_fails_as_a_whole_read_does() {
+    let backend = s3kv::store::memory().expect("memory");
+    let connection = connect(&backend, json!({})).await;
+    let collection = connection.collection("vault", password("pw")).await.expect("opens");
+    let value = noise(LARGE);
+    collection.set("v", PayloadKind::Bytes, &value).await.expect("set");
+    let path = format!("{}/{}", hex::encode("vault"), hex::encode("v"));
+    let stored = backend.get(&path).await.expect("stored").bytes.to_vec();
+    let put = |key: &str, bytes: Vec<u8>| {
+        let backend = Arc::clone(&backend);
+        let path = format!("{}/{}", hex::encode("vault"), hex::encode(key));
+        async move { backend.put(&path, bytes.into(), PutMode::Overwrite).await.expect("put") }
+    };
+
+    // A flipped bit in the third chunk: corrupt, at that chunk, either way.
+    let mut flipped = stored.clone();
+    flipped[2 * 1024 * 1024 + 4096] ^= 0x10;
+    put("v", flipped).await;
+    let (whole, opened) = both_errors(&collection, "v").await;
+    assert_eq!(whole.kind(), ErrorKind::Corrupt, "{whole}");
+    assert_eq!(opened.kind(), ErrorKind::Corrupt, "{opened}");
+    assert!(causes(&opened).contains("at chunk 2"), "{opened}");
+
+    // Cut short inside a chunk, and with the index and footer gone: corrupt either way.
+    for cut in [stored.len() / 2, stored.len() - 30] {
+        put("v", stored[..cut].to_vec()).await;
+        let (whole, opened) = both_errors(&collection, "v").await;
+        assert_eq!(whole.kind(), ErrorKind::Corrupt, "{cut}: {whole}");
+        assert_eq!(opened.kind(), ErrorKind::Corrupt, "{cut}: {opened}");
+        assert_eq!(opened.context().operation, "get");
+        assert_eq!(opened.context().key.as_deref(), Some("v"));
+    }
+    put("v", stored.clone()).await;
+
+    // Moved to another key: refused either way.
+    put("moved", stored.clone()).await;
+    let (whole, opened) = both_errors(&collection, "moved").await;
+    assert_eq!(whole.kind(), ErrorKind::Corrupt, "{whole}");
+    assert_eq!(opened.kind(), ErrorKind::Corrupt, "{opened}");
+
+    // Opened without the password (another process that never had it): the value says so.
+    let keyless = connect(&backend, json!({})).await;
+    let plain = keyless.collection("vault", Map::new()).await;
+    if let Ok(plain) = plain {
+        let (whole, opened) = both_errors(&plain, "v").await;
+        assert_eq!(whole.kind(), ErrorKind::WrongPassword, "{whole}");
+        assert_eq!(opened.kind(), whole.kind(), "{opened}");
+    }
+
+    // The value itself still reads back.
+    let (read, streamed) = open(&collection, "v").await.expect("reads").expect("present");
+    assert!(streamed && read.data == value);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_value_costs_one_request_and_a_large_one_one_stream() {
+    let counting = Counting::new(s3kv::store::memory().expect("memory"));
+    let backend: Arc<dyn Backend> = Arc::new(counting.clone());
+    let connection = connect(&backend, json!({})).await;
+    let collection = connection.collection("counted", Map::new()).await.expect("opens");
+    collection.set("small", PayloadKind::Bytes, &noise(1024)).await.expect("set small");
+    collection.set("large", PayloadKind::Bytes, &noise(LARGE)).await.expect("set large");
+
+    let before = counting.counts();
+    let (read, streamed) = open(&collection, "small").await.expect("small").expect("present");
+    let after = counting.counts();
+    assert!(!streamed && read.data.len() == 1024);
+    assert_eq!(after.requests() - before.requests(), 1, "{before:?} then {after:?}");
+    assert_eq!(after.gets - before.gets, 1);
+
+    let (read, streamed) = open(&collection, "large").await.expect("large").expect("present");
+    let last = counting.counts();
+    assert!(streamed && read.data.len() == LARGE);
+    assert_eq!(last.requests() - after.requests(), 1, "{after:?} then {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_collection_streams_what_it_cannot_cache_and_caches_the_rest() {
+    let counting = Counting::new(s3kv::store::memory().expect("memory"));
+    let backend: Arc<dyn Backend> = Arc::new(counting.clone());
+    let connection = connect(&backend, json!({"ttl": 600, "cache_size": "16MiB"})).await;
+    let collection = connection.collection("cached", Map::new()).await.expect("opens");
+    let large = noise(3 * 1024 * 1024);
+    collection.set("large", PayloadKind::Bytes, &large).await.expect("set large");
+    collection.set("small", PayloadKind::Bytes, b"kept").await.expect("set small");
+
+    // Above the cache's largest value (2 MiB here): streamed every time, never cached.
+    for _ in 0..2 {
+        let before = counting.counts();
+        let (read, streamed) = open(&collection, "large").await.expect("large").expect("present");
+        assert!(streamed && read.data == large);
+        assert_eq!(counting.counts().gets - before.gets, 1, "a large value is read every time");
+    }
+    // Written through: served from the cache with no request.
+    let before = counting.counts();
+    let (read, streamed) = open(&collection, "small").await.expect("small").expect("present");
+    assert!(!streamed && read.data == b"kept");
+    assert_eq!(counting.counts().requests(), before.requests());
+}
