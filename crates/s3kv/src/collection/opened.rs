@@ -164,8 +164,11 @@ impl Collection {
             .flatten()
             .and_then(|header| stated_len(&header, meta.size).map(|len| (header.kind, len)));
         let Some((kind, len)) = stated else {
-            // Read whole as `get` reads it, so errors and caching are the same.
-            let whole = collect(head, stream).await?;
+            // Read whole as `get` reads it, so errors and caching are the same. A stream whose
+            // first pieces hold the whole size is not asked again: that saves a read of the
+            // end of a file.
+            let whole =
+                if head.len() as u64 >= meta.size { head } else { collect(head, stream).await? };
             let value = self.keep(key, writes, &whole, meta.etag)?;
             return Ok(Some(Opened::Whole(value)));
         };
