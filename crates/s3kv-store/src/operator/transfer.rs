@@ -484,10 +484,18 @@ impl OpendalBackend {
             #[cfg(feature = "fs")]
             Some(Local::Folder { root, .. }) => {
                 let file = root.join(path);
-                let (file, meta) = blocking(move || super::local::open_pinned(&file, FS_BLOCK))
-                    .await
-                    .map_err(|e| self.io_error(e, OPERATION, Access::Read, path))?;
-                Ok((meta, self.fs_blocks(file, path)))
+                // The first block is read with the opening, so a small value takes one trip to
+                // the blocking threads; a caller that got all `meta.size` bytes need not ask on.
+                let (file, first, meta) = blocking(move || {
+                    let (mut file, meta) = super::local::open_pinned(&file, FS_BLOCK)?;
+                    let first = super::local::read_block(&mut file, FS_BLOCK)?;
+                    Ok::<_, std::io::Error>((file, first, meta))
+                })
+                .await
+                .map_err(|e| self.io_error(e, OPERATION, Access::Read, path))?;
+                let rest = self.fs_blocks(file, path);
+                let first = (!first.is_empty()).then_some(Ok(first));
+                Ok((meta, stream::iter(first).chain(rest).boxed()))
             }
             #[cfg(feature = "memory")]
             Some(Local::Memory(_)) => {
@@ -532,47 +540,70 @@ impl OpendalBackend {
         let wrap = |e| self.wrap(e, OPERATION, Access::Read, path);
         let Transfer { part_size, concurrency } = self.transfer;
 
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let metadata = self.operator.stat(path).await.map_err(wrap)?;
-            if metadata.is_dir() {
-                return Err(self.error(ErrorKind::NotFound, OPERATION, path, "no object here"));
-            }
-            let meta = meta_of(&metadata, metadata.content_length());
-
-            // One ranged read per part, `concurrency` in flight, handed out in order. Each
-            // carries `If-Match` with the tag just seen, so a replacement fails the read that
-            // meets it; and each response's own tag is compared too, in case a server ignores
-            // `If-Match` on reads. Either way no part of another version is handed out.
-            let ranges = part_ranges(meta.size, part_size);
-            let (operator, etag) = (self.operator.clone(), meta.etag.clone());
-            let (description, owned) = (self.description.clone(), path.to_owned());
-            let mut pieces = stream::iter(ranges)
-                .map(move |range| {
-                    let (operator, etag) = (operator.clone(), etag.clone());
-                    let (description, path) = (description.clone(), owned.clone());
-                    async move { read_part(&operator, &path, range, etag, &description).await }
-                })
-                .buffered(concurrency)
-                .flat_map(|part| {
-                    let pieces: Vec<Result<Bytes, Error>> = match part {
-                        Ok(buffer) => Iterator::map(buffer, Ok).collect(),
-                        Err(error) => vec![Err(error)],
-                    };
-                    stream::iter(pieces)
-                })
-                .boxed();
-
-            // A replacement between the `stat` and the first part shows here, before anything
-            // was handed out, so starting again is safe.
-            let first = pieces.next().await;
-            let replaced = matches!(&first, Some(Err(e)) if e.kind() == ErrorKind::ConditionFailed);
-            if replaced && attempt < STREAM_ATTEMPTS {
-                continue;
-            }
-            return Ok((meta, stream::iter(first).chain(pieces).boxed()));
+        // A plain GET of the whole object starts the read: its response carries the size and
+        // the entity tag, so a value of one part costs one request, with no HEAD before it.
+        // Its body gives the first part; it is then dropped, and the rest is read as ranged
+        // parts, `concurrency` in flight, handed out in order. Each carries `If-Match` with the
+        // tag of that first response, and each response's own tag is compared too, in case a
+        // server ignores `If-Match` on reads: no part of another version is handed out.
+        let reader = self.operator.reader(path).await.map_err(wrap)?;
+        let mut whole = reader.into_stream(..).await.map_err(wrap)?;
+        let metadata = whole.metadata().await.map_err(wrap)?;
+        if metadata.is_dir() {
+            return Err(self.error(ErrorKind::NotFound, OPERATION, path, "no object here"));
         }
+        let meta = meta_of(&metadata, metadata.content_length());
+
+        let mut ranges = part_ranges(meta.size, part_size).into_iter();
+        let first_len = ranges.next().map_or(0, |range| range.end);
+        let (description, owned) = (self.description.clone(), path.to_owned());
+        // A value of one part is read to the end of its response, so the connection is kept.
+        let whole_value = first_len == meta.size;
+        let first = stream::try_unfold((whole, first_len), move |(mut whole, left)| {
+            let (description, path) = (description.clone(), owned.clone());
+            async move {
+                if left == 0 {
+                    if whole_value {
+                        let _ = whole.next().await;
+                    }
+                    return Ok(None);
+                }
+                match whole.next().await {
+                    Some(Ok(buffer)) => {
+                        let mut piece = buffer.to_bytes();
+                        piece.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+                        let left = left - piece.len() as u64;
+                        Ok(Some((piece, (whole, left))))
+                    }
+                    Some(Err(e)) => Err(stream_error(e, &path, &description, OPERATION)),
+                    None => Err(Error::new(
+                        ErrorKind::Unavailable,
+                        OPERATION,
+                        &path,
+                        &description,
+                        "the response ended before the size it announced",
+                    )),
+                }
+            }
+        });
+
+        let (operator, etag) = (self.operator.clone(), meta.etag.clone());
+        let (description, owned) = (self.description.clone(), path.to_owned());
+        let rest = stream::iter(ranges)
+            .map(move |range| {
+                let (operator, etag) = (operator.clone(), etag.clone());
+                let (description, path) = (description.clone(), owned.clone());
+                async move { read_part(&operator, &path, range, etag, &description).await }
+            })
+            .buffered(concurrency)
+            .flat_map(|part| {
+                let pieces: Vec<Result<Bytes, Error>> = match part {
+                    Ok(buffer) => Iterator::map(buffer, Ok).collect(),
+                    Err(error) => vec![Err(error)],
+                };
+                stream::iter(pieces)
+            });
+        Ok((meta, first.chain(rest).boxed()))
     }
 }
 
