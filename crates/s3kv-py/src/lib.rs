@@ -11,6 +11,7 @@ mod mapping;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -390,10 +391,11 @@ impl Collection {
         Ok(values.iter().map(|value| value.as_ref().map(|value| self.found(py, value))).collect())
     }
 
-    /// Stores `data` with payload kind code `kind`.
-    fn set(&self, py: Python<'_>, key: &str, kind: u8, data: &[u8]) -> PyResult<()> {
+    /// Stores `data` with payload kind code `kind`; the buffer is shared, not copied, so a
+    /// large value is encoded while it uploads.
+    fn set(&self, py: Python<'_>, key: &str, kind: u8, data: PyBackedBytes) -> PyResult<()> {
         let kind = kind_from_code(py, kind)?;
-        block_on(py, self.process, self.inner.set(key, kind, data))
+        block_on(py, self.process, self.inner.set_bytes(key, kind, Bytes::from_owner(data)))
     }
 
     /// Stores every `(key, kind, data)`, with a bounded number of requests in flight.

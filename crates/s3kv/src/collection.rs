@@ -20,7 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::names::Names;
 
 pub use opened::{Opened, ValueReader};
-pub use streaming::Streamed;
+pub use streaming::{STREAMED_SET_BYTES, Streamed};
 
 /// The read cache of a collection: decoded values by key.
 pub(crate) type ValueCache = s3kv_cache::Cache<Arc<Value>>;
@@ -626,7 +626,8 @@ impl Collection {
     fn encode(&self, key: &str, kind: PayloadKind, data: &[u8]) -> Result<Bytes> {
         let options = EncodeOptions { kind, ..self.inner.options.clone() };
         let identity = Identity { collection: &self.inner.name, key };
-        let mut stored = s3kv_codec::encode(data, &options, self.inner.key.as_deref(), identity)?;
+        let mut stored = s3kv_codec::encode(data, &options, self.inner.key.as_deref(), identity)
+            .map_err(refused_value)?;
         // The encoder reserves room for whole chunks; a small value would otherwise keep a
         // chunk's worth of memory for as long as a memory backend holds it.
         if stored.capacity() - stored.len() > stored.len() / 8 {
@@ -669,6 +670,20 @@ fn weight(value: &Value) -> u64 {
 /// The error for a value the collection's key does not open. The key was checked against the
 /// manifest when the collection opened, so such a value was written for another collection
 /// (copied here) or is damaged: never a wrong password.
+/// The error for a value the codec refuses to encode (text that is not UTF-8): the caller's
+/// value, not the codec, is at fault.
+fn refused_value(error: s3kv_codec::Error) -> Error {
+    match error {
+        s3kv_codec::Error::InvalidInput { what } => refused(&what),
+        other => other.into(),
+    }
+}
+
+/// The error for a value refused before it is stored, saying why.
+pub(crate) fn refused(why: &str) -> Error {
+    Error::new(ErrorKind::Unsupported, format!("the value cannot be stored: {why}"))
+}
+
 fn value_error(error: s3kv_codec::Error) -> Error {
     match error {
         s3kv_codec::Error::WrongKey => Error::new(

@@ -29,7 +29,9 @@ mod names;
 mod password;
 mod transfer;
 
-pub use collection::{Collection, Info, Listed, Opened, Streamed, Value, ValueReader};
+pub use collection::{
+    Collection, Info, Listed, Opened, STREAMED_SET_BYTES, Streamed, Value, ValueReader,
+};
 pub use connection::Connection;
 pub use error::{Context, Error, ErrorKind, Result};
 pub use s3kv_cache::CacheStats;

@@ -1,7 +1,9 @@
 //! Values streamed to and from the caller's reader or writer, for files of any size: memory
 //! stays bounded by the codec's chunks and the backend's parts in flight.
 
-use std::io::{Read, Write};
+use std::io::{Cursor, Read, Write};
+
+use bytes::Bytes;
 
 use s3kv_codec::{DecodeOptions, Decoder, EncodeOptions, Encoder, Identity, PayloadKind};
 use s3kv_store::{ErrorKind as StoreKind, PutMode};
@@ -9,6 +11,10 @@ use s3kv_store::{ErrorKind as StoreKind, PutMode};
 use super::{Collection, value_error};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::{self, Counted, PipeReader, PipeWriter, Watched};
+
+/// Values of at least this many bytes are encoded while they upload, by
+/// [`Collection::set_bytes`], where the backend uploads in parts.
+pub const STREAMED_SET_BYTES: usize = 16 << 20;
 
 /// What [`Collection::get_writer`] wrote.
 #[derive(Debug)]
@@ -44,6 +50,41 @@ impl Collection {
         let result = self.upload(key, kind, reader, len).await;
         self.forget(key);
         result.map_err(|error| self.context(error, "set_reader", key))
+    }
+
+    /// Stores `data` as the value of `key`, replacing any value it had, as
+    /// [`Collection::set`] does, sharing the buffer rather than copying it.
+    ///
+    /// A value of [`STREAMED_SET_BYTES`] or more, on a backend that uploads in parts, is
+    /// encoded while it uploads: the encoded value is never held whole, and the codec's work
+    /// overlaps the transfer. Such a value is then not kept in the read cache (it would be
+    /// too large for it with the default settings); a smaller one is, as with `set`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Collection::set`].
+    #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key))]
+    pub async fn set_bytes(&self, key: &str, kind: PayloadKind, data: Bytes) -> Result<()> {
+        let cached_whole = self
+            .inner
+            .cache
+            .as_ref()
+            .is_some_and(|cache| (data.len() as u64) < cache.config().max_entry_bytes);
+        let streamed = data.len() >= STREAMED_SET_BYTES
+            && !cached_whole
+            && self.inner.backend.capabilities().multipart;
+        if !streamed {
+            return self.set(key, kind, &data).await;
+        }
+        // Refused before anything is sent, with the error `set` gives.
+        if kind == PayloadKind::Text && std::str::from_utf8(&data).is_err() {
+            let error = super::refused("a text payload must be utf-8");
+            return Err(self.context(error, "set", key));
+        }
+        let len = data.len() as u64;
+        let result = self.upload(key, kind, Cursor::new(data), Some(len)).await;
+        self.forget(key);
+        result.map(|_| ()).map_err(|error| self.context(error, "set", key))
     }
 
     async fn upload<R: Read + Send + 'static>(
@@ -137,7 +178,7 @@ impl Collection {
         // was written whole and is read whole.
         let first = match futures::StreamExt::next(&mut stream).await {
             Some(piece) => piece?,
-            None => bytes::Bytes::new(),
+            None => Bytes::new(),
         };
         if !s3kv_codec::is_s3kv_object(&first) {
             let whole = transfer::collect(stream, first.to_vec()).await?;

@@ -106,6 +106,46 @@ async fn streamed_values_round_trip_byte_for_byte() {
     for_each_backend!(round_trips);
 }
 
+async fn shared_buffers(target: &Target) {
+    let connection = target.connect().await;
+    let collection = connection.collection("shared", password("pw")).await.expect("opens");
+    // Over the size that uploads while it encodes (on S3), with a ragged end, as text.
+    let text: Vec<u8> =
+        pattern(s3kv::STREAMED_SET_BYTES + 4321).iter().map(|byte| b'a' + byte % 26).collect();
+    collection.set("big", PayloadKind::Bytes, b"older").await.expect("set");
+    collection
+        .set_bytes("big", PayloadKind::Text, bytes::Bytes::from(text.clone()))
+        .await
+        .expect("set_bytes");
+    let read = collection.get("big").await.expect("get").expect("a value");
+    assert_eq!(read.kind, PayloadKind::Text);
+    assert!(read.data == text, "large shared value differs");
+    let info = collection.info("big").await.expect("info").expect("info of a value");
+    assert_eq!(info.plain_size, Some(text.len() as u64));
+
+    // Text that is not UTF-8 is refused whatever the size, and the older value stays.
+    let mut broken = text.clone();
+    broken[s3kv::STREAMED_SET_BYTES] = 0xff;
+    let error = collection
+        .set_bytes("big", PayloadKind::Text, bytes::Bytes::from(broken))
+        .await
+        .expect_err("not UTF-8");
+    assert_eq!(error.kind(), ErrorKind::Unsupported);
+    assert!(error.to_string().contains("utf-8"), "{error}");
+    assert!(collection.get("big").await.expect("get").expect("a value").data == text);
+
+    collection
+        .set_bytes("small", PayloadKind::Bytes, bytes::Bytes::from_static(b"tiny"))
+        .await
+        .expect("small set_bytes");
+    assert_eq!(collection.get("small").await.expect("get").expect("a value").data, b"tiny");
+}
+
+#[tokio::test]
+async fn shared_buffers_of_any_size_round_trip() {
+    for_each_backend!(shared_buffers);
+}
+
 async fn failures(target: &Target) {
     let connection = target.connect().await;
     let collection = connection.collection("stream-failures", password("pw")).await.expect("opens");
