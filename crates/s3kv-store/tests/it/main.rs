@@ -20,6 +20,8 @@ mod fs_specific;
 #[cfg(feature = "s3")]
 mod s3_specific;
 #[cfg(feature = "s3")]
+mod signed;
+#[cfg(feature = "s3")]
 mod transfers;
 
 /// Instantiates every case of `suite` as a test in a module named after the backend.
