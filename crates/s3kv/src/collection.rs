@@ -186,21 +186,18 @@ impl Collection {
     }
 
     async fn read(&self, key: &str, revalidate: bool) -> Result<Option<Value>> {
-        let path = self.inner.names.value(key)?;
-        let Some(cache) = &self.inner.cache else {
-            let Some(object) = self.fetch(&path).await? else { return Ok(None) };
-            return self.decode(key, &object.bytes).map(Some);
-        };
-        let writes = self.writes();
-        let object = match self.look_up(cache, key, &path, revalidate).await? {
-            Looked::Done(found) => return Ok(found),
-            Looked::Changed(object) => object,
-            Looked::Miss => match self.fetch(&path).await? {
-                Some(object) => object,
-                None => return Ok(None),
-            },
-        };
-        self.keep(key, writes, &object.bytes, object.meta.etag).map(Some)
+        match self.open(key, revalidate).await? {
+            None => Ok(None),
+            Some(Opened::Whole(value)) => Ok(Some(value)),
+            // Decoded into one buffer of the value's length, so a large value is held once
+            // plus the chunks in flight, not as the stored object and the decoded copy.
+            Some(Opened::Stream(reader)) => {
+                let kind = reader.kind();
+                let decoding = tokio::task::spawn_blocking(move || reader.into_vec());
+                let data = decoding.await.map_err(|error| crate::transfer::joined(&error))??;
+                Ok(Some(Value { kind, data, legacy: false }))
+            }
+        }
     }
 
     /// How many writes and deletes this process made so far; a read compares it before and

@@ -1,11 +1,11 @@
-//! Reads that hand a large value straight into the caller's buffer, so a value of any size
-//! costs its own length plus a bounded window, not the stored object, the decoded copy and the
-//! caller's copy at once.
+//! Reads that decode a large value straight into one buffer of its length, so a value of any
+//! size costs its own length plus a bounded window, not the stored object, the decoded copy and
+//! the caller's copy at once.
 //!
-//! The read starts with the backend's stream. A small object, a value of the original library
-//! or an object whose header does not state its length is collected and decoded whole, exactly
-//! as [`Collection::get`] does (read cache included); a larger one is decoded as it arrives,
-//! by the caller, into a buffer of the length the header states.
+//! A read starts with the backend's stream (one request, as a whole read). A small object, a
+//! value of the original library or an object whose header does not state its length is
+//! collected and decoded whole, through the read cache; a larger one is decoded as it arrives,
+//! into the caller's buffer ([`ValueReader::read_into`]) or a new one ([`Collection::get`]).
 
 use std::io::Read;
 
@@ -91,6 +91,14 @@ impl ValueReader {
         result.map_err(|error| self.collection.context(error, "get", &self.key))
     }
 
+    /// Decodes the whole value into a new buffer, for [`Collection::get`]; errors carry no
+    /// context yet.
+    pub(super) fn into_vec(mut self) -> Result<Vec<u8>> {
+        let mut data = vec![0_u8; self.len];
+        self.decode_into(&mut data)?;
+        Ok(data)
+    }
+
     fn decode_into(&mut self, out: &mut [u8]) -> Result<()> {
         if out.len() != self.len {
             return Err(Error::new(
@@ -123,7 +131,8 @@ impl ValueReader {
 impl Collection {
     /// Opens the value of `key` for reading, or `None` when there is none: a small or cached
     /// value comes back whole, a large one as a [`ValueReader`] that decodes it into a buffer
-    /// of its length, so it is never held twice.
+    /// of its length, so it is never held twice. A binding uses this to decode into memory of
+    /// its own (a Python `bytes`); [`Collection::get`] decodes into a new `Vec`.
     ///
     /// The read cache works as for [`Collection::get`] (or [`Collection::get_revalidated`] with
     /// `revalidate`); a value too large for it is streamed and never cached.
@@ -136,7 +145,7 @@ impl Collection {
         self.open(key, revalidate).await.map_err(|error| self.context(error, "get", key))
     }
 
-    async fn open(&self, key: &str, revalidate: bool) -> Result<Option<Opened>> {
+    pub(super) async fn open(&self, key: &str, revalidate: bool) -> Result<Option<Opened>> {
         let path = self.inner.names.value(key)?;
         let writes = self.writes();
         if let Some(cache) = &self.inner.cache {

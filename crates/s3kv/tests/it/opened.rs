@@ -1,6 +1,7 @@
 //! Values opened with `Collection::open_value`: a large one is decoded straight into the
-//! caller's buffer and reads back byte for byte on every backend, with the same errors as a
-//! whole read; a small one is read whole with one request.
+//! caller's buffer and reads back byte for byte on every backend, with the typed errors a read
+//! gave before (corrupt at the damaged chunk, cut short, moved, no password); a small one is
+//! read whole with one request.
 
 use std::sync::Arc;
 
@@ -95,9 +96,9 @@ async fn connect(backend: &Arc<dyn Backend>, extra: serde_json::Value) -> Connec
     Connection::with_backend(loader, settings, Arc::clone(backend)).await.expect("connection")
 }
 
-/// The error of a whole read and of an opened read of `key`: they must agree.
+/// The error of `get` and of an opened read of `key`: they must agree.
 async fn both_errors(collection: &Collection, key: &str) -> (s3kv::Error, s3kv::Error) {
-    let whole = collection.get(key).await.expect_err("a whole read fails");
+    let whole = collection.get(key).await.expect_err("a read fails");
     let opened = open(collection, key).await.expect_err("an opened read fails");
     (whole, opened)
 }
@@ -114,7 +115,7 @@ fn causes(error: &s3kv::Error) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_damaged_large_value_fails_as_a_whole_read_does() {
+async fn a_damaged_large_value_is_corrupt_and_a_keyless_read_wrong_password() {
     let backend = s3kv::store::memory().expect("memory");
     let connection = connect(&backend, json!({})).await;
     let collection = connection.collection("vault", password("pw")).await.expect("opens");
@@ -154,14 +155,13 @@ async fn a_damaged_large_value_fails_as_a_whole_read_does() {
     assert_eq!(whole.kind(), ErrorKind::Corrupt, "{whole}");
     assert_eq!(opened.kind(), ErrorKind::Corrupt, "{opened}");
 
-    // Opened without the password (another process that never had it): the value says so.
-    let keyless = connect(&backend, json!({})).await;
-    let plain = keyless.collection("vault", Map::new()).await;
-    if let Ok(plain) = plain {
-        let (whole, opened) = both_errors(&plain, "v").await;
-        assert_eq!(whole.kind(), ErrorKind::WrongPassword, "{whole}");
-        assert_eq!(opened.kind(), whole.kind(), "{opened}");
-    }
+    // An encrypted value found by a collection without a password: the value says so.
+    let plain = connection.collection("plain", Map::new()).await.expect("opens");
+    let path = format!("{}/{}", hex::encode("plain"), hex::encode("v"));
+    backend.put(&path, stored.clone().into(), PutMode::Overwrite).await.expect("put");
+    let (whole, opened) = both_errors(&plain, "v").await;
+    assert_eq!(whole.kind(), ErrorKind::WrongPassword, "{whole}");
+    assert_eq!(opened.kind(), ErrorKind::WrongPassword, "{opened}");
 
     // The value itself still reads back.
     let (read, streamed) = open(&collection, "v").await.expect("reads").expect("present");
