@@ -445,8 +445,16 @@ impl Backend for OpendalBackend {
         let started = Instant::now();
         let result = async {
             self.check_path(path, "head")?;
-            // TODO: memory and fs keep no entity tag beside a value, so `head` reads the whole
-            // value to hash it; that costs a full read of large values on a local folder.
+            // A folder keeps each file's tag beside it, so only the metadata is read.
+            #[cfg(feature = "fs")]
+            if let Some(Local::Folder { root, .. }) = &self.local {
+                let file = root.join(path);
+                return blocking(move || local::head_file(&file))
+                    .await
+                    .map_err(|e| self.io_error(e, "head", Access::Read, path));
+            }
+            // Memory keeps no tag beside a value; it hashes the value it already holds, which
+            // costs no read.
             if self.local.is_some() {
                 return self.read_object(path, "head").await.map(|object| object.meta);
             }

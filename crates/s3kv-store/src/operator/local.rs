@@ -1,15 +1,18 @@
 //! Entity tags and conditional writes for the backends `OpenDAL` gives neither: memory and fs.
 //!
 //! A value's entity tag is a 128-bit hash of its bytes, as S3's is of a single-part object, so
-//! `put`, `head` and `get` agree without any stored version. Every write and delete of a key
+//! `put`, `head` and `get` agree without any version counter. Memory hashes the value it holds
+//! when asked; fs keeps the hash the writer computed beside the file (see `folder`). Every write and delete of a key
 //! happens under a lock, and a compare-and-swap reads, compares and replaces inside it, so no
 //! other s3kv writer can slip in between. On memory the lock is a mutex of the backend; on fs
 //! it is an operating-system file lock, which also holds between processes.
 //!
-//! On fs a value is written to a temporary file in the reserved folder and synced before the
-//! lock is taken; inside the lock it is renamed over the target (or hard-linked into place for a
-//! create-only write, which fails if anything is there), and the folder is synced. A reader or a
-//! crash therefore sees the old value or the new one, never part of one.
+//! On fs a value is written to a temporary file in the reserved folder, its tag stored in an
+//! extended attribute of that file, and synced before the lock is taken; inside the lock it is
+//! renamed over the target (or hard-linked into place for a create-only write, which fails if
+//! anything is there), and the folder is synced. A reader or a crash therefore sees the old
+//! value or the new one with its own tag, never part of one. Readers hash a file only when it
+//! carries no tag.
 
 #[cfg(feature = "fs")]
 use std::path::PathBuf;
@@ -40,8 +43,8 @@ pub(crate) use crate::backend::same_etag;
 
 #[cfg(feature = "fs")]
 pub(crate) use self::folder::{
-    LocalError, Staged, delete_file, delete_files, open_pinned, read_block, read_file, read_range,
-    write_file,
+    LocalError, Staged, delete_file, delete_files, head_file, open_pinned, read_block, read_file,
+    read_file_if_none_match, read_range, write_file,
 };
 
 #[cfg(feature = "fs")]

@@ -109,8 +109,19 @@ impl OpendalBackend {
             object.meta.etag.as_deref().is_some_and(|stored| same_etag(etag, stored))
         };
 
-        // Local entity tags are hashes of the value, so the value is read to compare them; the
-        // answer is the same, only the saving of a transfer is not there to make.
+        // A folder compares the tag stored beside the file and reads the bytes only when it
+        // differs (or is missing, and the file is hashed for it).
+        #[cfg(feature = "fs")]
+        if let Some(Local::Folder { root, .. }) = &self.local {
+            let (file, given) = (root.join(path), etag.to_owned());
+            let read = blocking(move || super::local::read_file_if_none_match(&file, &given));
+            let changed =
+                read.await.map_err(|e| self.io_error(e, OPERATION, Access::Read, path))?;
+            return Ok(changed.map(|(bytes, meta)| Object { bytes, meta }));
+        }
+
+        // Memory's entity tags are hashes of the value it holds, so the value is read to compare
+        // them; the answer is the same, only the saving of a transfer is not there to make.
         let quoted = quoted_etag(etag).filter(|_| self.local.is_none());
         let Some(quoted) = quoted else {
             let object = self.read_object(path, OPERATION).await?;
@@ -487,7 +498,7 @@ impl OpendalBackend {
                 // The first block is read with the opening, so a small value takes one trip to
                 // the blocking threads; a caller that got all `meta.size` bytes need not ask on.
                 let (file, first, meta) = blocking(move || {
-                    let (mut file, meta) = super::local::open_pinned(&file, FS_BLOCK)?;
+                    let (mut file, meta) = super::local::open_pinned(&file)?;
                     let first = super::local::read_block(&mut file, FS_BLOCK)?;
                     Ok::<_, std::io::Error>((file, first, meta))
                 })

@@ -16,6 +16,8 @@ mod suite;
 #[cfg(feature = "s3")]
 mod faults;
 #[cfg(feature = "fs")]
+mod fs_etag;
+#[cfg(feature = "fs")]
 mod fs_specific;
 #[cfg(feature = "s3")]
 mod s3_specific;

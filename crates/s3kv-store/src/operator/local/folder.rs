@@ -1,5 +1,12 @@
-//! The fs half of local versioning: atomic writes through a synced temporary file, and a file
-//! lock per key that holds between processes.
+//! The fs half of local versioning: atomic writes through a synced temporary file, a file lock
+//! per key that holds between processes, and entity tags kept beside the bytes.
+//!
+//! A writer hashes the value as it writes it and stores the tag in the extended attribute
+//! [`ETAG_ATTRIBUTE`] of the temporary file before renaming it into place, so the rename
+//! publishes the bytes and their tag together. Readers take the tag from the same open handle as
+//! the bytes, so both are of one version, and a `head` reads no value. Where the attribute is
+//! missing or malformed (a file put there by another program, a file system without user
+//! attributes) the file is hashed as before, which gives the same tag.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -9,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use xattr::FileExt;
 use xxhash_rust::xxh3::Xxh3Default;
 
 use super::{etag_of, etag_of_hash, same_etag};
@@ -19,6 +27,12 @@ const LOCK_STRIPES: u64 = 64;
 
 /// Folder for lock files, inside the reserved temporary folder.
 const LOCK_FOLDER: &str = "locks";
+
+/// The extended attribute that holds a file's entity tag, exactly as [`etag_of`] gives it.
+const ETAG_ATTRIBUTE: &str = "user.s3kv.etag";
+
+/// Bytes read at a time when a file without a stored tag is hashed.
+const HASH_BLOCK: usize = 1024 * 1024;
 
 /// Why a local operation failed: a lost condition, or an operating-system error.
 #[derive(Debug)]
@@ -35,21 +49,96 @@ impl From<io::Error> for LocalError {
     }
 }
 
-/// Reads a whole file through one handle, so the bytes and the time are of one version.
+/// Reads a whole file through one handle, so the bytes, tag and time are of one version.
 pub(crate) fn read_file(file: &Path) -> io::Result<(Bytes, ObjectMeta)> {
-    let mut file = File::open(file)?;
+    let (file, metadata) = open_file(file)?;
+    let stored = stored_etag(&file);
+    read_whole(file, &metadata, stored)
+}
+
+/// Reads a file's metadata and entity tag without reading its bytes, unless it has no tag.
+pub(crate) fn head_file(file: &Path) -> io::Result<ObjectMeta> {
+    open_pinned(file).map(|(_, meta)| meta)
+}
+
+/// Reads a whole file unless its entity tag is `etag`; `None` when it is.
+///
+/// A file that carries its tag is read only when the tag differs, so the revalidation of an
+/// unchanged value reads none of it; a file without one is read once and hashed.
+pub(crate) fn read_file_if_none_match(
+    file: &Path,
+    etag: &str,
+) -> io::Result<Option<(Bytes, ObjectMeta)>> {
+    let (file, metadata) = open_file(file)?;
+    let stored = stored_etag(&file);
+    if stored.as_deref().is_some_and(|stored| same_etag(etag, stored)) {
+        return Ok(None);
+    }
+    let (bytes, meta) = read_whole(file, &metadata, stored)?;
+    let unchanged = meta.etag.as_deref().is_some_and(|stored| same_etag(etag, stored));
+    Ok((!unchanged).then_some((bytes, meta)))
+}
+
+/// Opens a file for reading; a folder at the path is `IsADirectory`.
+fn open_file(file: &Path) -> io::Result<(File, fs::Metadata)> {
+    let file = File::open(file)?;
     let metadata = file.metadata()?;
     if metadata.is_dir() {
         return Err(io::Error::from(io::ErrorKind::IsADirectory));
     }
+    Ok((file, metadata))
+}
+
+/// Reads an open file to its end; its tag is `stored`, else the hash of the bytes read.
+fn read_whole(
+    mut file: File,
+    metadata: &fs::Metadata,
+    stored: Option<String>,
+) -> io::Result<(Bytes, ObjectMeta)> {
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
     file.read_to_end(&mut bytes)?;
+    let etag = stored.unwrap_or_else(|| etag_of(&bytes));
     let meta = ObjectMeta {
         size: bytes.len() as u64,
-        etag: Some(etag_of(&bytes)),
+        etag: Some(etag),
         last_modified: metadata.modified().ok(),
     };
     Ok((Bytes::from(bytes), meta))
+}
+
+/// The entity tag stored on an open file, or `None` when it is missing or not one s3kv wrote.
+///
+/// Any failure to read the attribute (no support for it on this file system, a value too large)
+/// is treated as its absence: the caller hashes the file instead, which is always right.
+fn stored_etag(file: &File) -> Option<String> {
+    let value = file.get_xattr(ETAG_ATTRIBUTE).ok()??;
+    let tag = String::from_utf8(value).ok()?;
+    is_well_formed(&tag).then_some(tag)
+}
+
+/// Whether a stored tag has the one form [`etag_of`] gives: 32 lowercase hex digits, quoted.
+fn is_well_formed(tag: &str) -> bool {
+    let digits = tag.strip_prefix('"').and_then(|rest| rest.strip_suffix('"'));
+    digits.is_some_and(|digits| {
+        digits.len() == 32 && digits.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// Hashes an open file from its start for its entity tag; returns the tag and the bytes read.
+fn hash_file(file: &mut File) -> io::Result<(String, u64)> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut hasher = Xxh3Default::new();
+    let mut buffer = vec![0u8; HASH_BLOCK];
+    let mut size = 0u64;
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        size += read as u64;
+    }
+    Ok((etag_of_hash(hasher.digest128()), size))
 }
 
 /// Writes a file as `mode` allows, atomically, under the key's lock.
@@ -99,6 +188,14 @@ impl Staged {
         path: &str,
         mode: &PutMode,
     ) -> Result<ObjectMeta, LocalError> {
+        // The tag goes on the file before it is synced and published, so that the rename makes
+        // bytes and tag visible together. A file system without user attributes still takes
+        // the write; readers then hash the file, which gives the same tag.
+        let etag = etag_of_hash(self.hasher.digest128());
+        if let Err(error) = self.file.set_xattr(ETAG_ATTRIBUTE, etag.as_bytes()) {
+            tracing::debug!(%error, "entity tag not stored beside the value; reads will hash it");
+        }
+
         // The slow part, syncing the bytes, happens before the lock is taken.
         self.file.sync_all()?;
         let target = root.join(path);
@@ -108,11 +205,7 @@ impl Staged {
 
         // The rename or link is durable once the folder holding the new entry is synced.
         File::open(parent)?.sync_all()?;
-        Ok(ObjectMeta {
-            size: self.size,
-            etag: Some(etag_of_hash(self.hasher.digest128())),
-            last_modified: Some(SystemTime::now()),
-        })
+        Ok(ObjectMeta { size: self.size, etag: Some(etag), last_modified: Some(SystemTime::now()) })
     }
 }
 
@@ -146,8 +239,8 @@ fn publish(
             Err(error) => return Err(error.into()),
         },
         PutMode::IfMatch(etag) => {
-            let current = match read_file(target) {
-                Ok((_, meta)) => meta.etag.unwrap_or_default(),
+            let current = match head_file(target) {
+                Ok(meta) => meta.etag.unwrap_or_default(),
                 Err(error) if is_absent(&error) => {
                     return Err(LocalError::Condition("no object is stored at this path"));
                 }
@@ -213,11 +306,7 @@ pub(crate) fn delete_files(root: &Path, temporary: &Path, paths: &[String]) -> i
 
 /// Reads the bytes of `range` of a file, clamped at its end.
 pub(crate) fn read_range(file: &Path, range: &Range<u64>) -> io::Result<Bytes> {
-    let mut file = File::open(file)?;
-    let metadata = file.metadata()?;
-    if metadata.is_dir() {
-        return Err(io::Error::from(io::ErrorKind::IsADirectory));
-    }
+    let (mut file, metadata) = open_file(file)?;
     let end = range.end.min(metadata.len());
     if range.start >= end {
         return Ok(Bytes::new());
@@ -229,33 +318,21 @@ pub(crate) fn read_range(file: &Path, range: &Range<u64>) -> io::Result<Bytes> {
     Ok(Bytes::from(bytes))
 }
 
-/// Opens a file for streaming and hashes it for its entity tag, then rewinds it.
+/// Opens a file for streaming, at its start, with the entity tag of the bytes it will read.
 ///
-/// Writers replace a file by renaming a new one over it, never by changing it in place, so this
-/// handle keeps reading the version it opened however the key changes meanwhile.
-pub(crate) fn open_pinned(file: &Path, block: usize) -> io::Result<(File, ObjectMeta)> {
-    let mut file = File::open(file)?;
-    let metadata = file.metadata()?;
-    if metadata.is_dir() {
-        return Err(io::Error::from(io::ErrorKind::IsADirectory));
-    }
-    let mut hasher = Xxh3Default::new();
-    let mut buffer = vec![0u8; block];
-    let mut size = 0u64;
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-        size += read as u64;
-    }
-    file.seek(SeekFrom::Start(0))?;
-    let meta = ObjectMeta {
-        size,
-        etag: Some(etag_of_hash(hasher.digest128())),
-        last_modified: metadata.modified().ok(),
+/// The tag is the one stored on the file, else the file is hashed first. Writers replace a file
+/// by renaming a new one over it, never by changing it in place, so this handle keeps reading
+/// the version it opened, whose tag this is, however the key changes meanwhile.
+pub(crate) fn open_pinned(file: &Path) -> io::Result<(File, ObjectMeta)> {
+    let (mut file, metadata) = open_file(file)?;
+    let (etag, size) = if let Some(etag) = stored_etag(&file) {
+        (etag, metadata.len())
+    } else {
+        let hashed = hash_file(&mut file)?;
+        file.seek(SeekFrom::Start(0))?;
+        hashed
     };
+    let meta = ObjectMeta { size, etag: Some(etag), last_modified: metadata.modified().ok() };
     Ok((file, meta))
 }
 
