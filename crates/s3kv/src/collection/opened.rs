@@ -94,7 +94,19 @@ impl ValueReader {
     /// Decodes the whole value into a new buffer, for [`Collection::get`]; errors carry no
     /// context yet.
     pub(super) fn into_vec(mut self) -> Result<Vec<u8>> {
-        let mut data = vec![0_u8; self.len];
+        // Fallible: the length comes from the header, which an unencrypted value does not
+        // authenticate, so a planted object may state more than this machine can hold.
+        let mut data = Vec::new();
+        data.try_reserve_exact(self.len).map_err(|_| {
+            Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "the value's header states {} bytes, more than this process can allocate",
+                    self.len
+                ),
+            )
+        })?;
+        data.resize(self.len, 0);
         self.decode_into(&mut data)?;
         Ok(data)
     }
