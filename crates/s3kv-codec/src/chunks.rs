@@ -4,7 +4,7 @@
 //! is cut into one contiguous group per thread; the groups are joined in order, and when
 //! several fail, the error of the lowest chunk wins, so results never depend on scheduling.
 
-use std::{num::NonZeroUsize, ops::Range, thread};
+use std::{num::NonZeroUsize, ops::Range, sync::OnceLock, thread};
 
 use crate::{
     compress::{Compressor, Decompressor},
@@ -15,9 +15,14 @@ use crate::{
 };
 
 /// The number of threads to use for `threads`, where 0 means one per core.
+///
+/// The count of cores is read once per process: on Linux the standard library reads the
+/// cgroup's CPU quota from three files on every call, which cost more than encoding a small
+/// value.
 pub(crate) fn resolve_threads(threads: usize) -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
     if threads == 0 {
-        thread::available_parallelism().map_or(1, NonZeroUsize::get)
+        *CORES.get_or_init(|| thread::available_parallelism().map_or(1, NonZeroUsize::get))
     } else {
         threads
     }
