@@ -1,6 +1,8 @@
 //! Per-chunk compression, and decompression bounded by the chunk's known length.
 
+use std::cell::RefCell;
 use std::ops::Range;
+use std::thread::LocalKey;
 
 use zstd::zstd_safe::{self, CCtx, DCtx, zstd_sys::ZSTD_ErrorCode};
 
@@ -12,6 +14,38 @@ use crate::{
 /// The code zstd returns when the output buffer is too small (`-ZSTD_error_dstSize_tooSmall`).
 const ZSTD_DST_TOO_SMALL: usize =
     0_usize.wrapping_sub(ZSTD_ErrorCode::ZSTD_error_dstSize_tooSmall as usize);
+
+/// How many zstd contexts of each kind a thread keeps for later values.
+const SPARE_CONTEXTS: usize = 8;
+
+thread_local! {
+    /// zstd contexts given back by compressors and decompressors that ended on this thread.
+    /// Making a context allocates and clears a few hundred kilobytes, which took longer than
+    /// the whole rest of storing a 1 KB value.
+    static SPARE_COMPRESSION: RefCell<Vec<CCtx<'static>>> = const { RefCell::new(Vec::new()) };
+    static SPARE_DECOMPRESSION: RefCell<Vec<DCtx<'static>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A spare context of this thread, or a new one from `create`.
+fn context<T: 'static>(
+    spares: &'static LocalKey<RefCell<Vec<T>>>,
+    create: impl FnOnce() -> Option<T>,
+) -> Result<T, Error> {
+    let spare = spares.try_with(|spares| spares.borrow_mut().pop()).ok().flatten();
+    spare.or_else(create).ok_or(Error::Internal { what: "zstd context" })
+}
+
+/// Keeps a context for this thread's later values, up to [`SPARE_CONTEXTS`].
+fn give_back<T: 'static>(spares: &'static LocalKey<RefCell<Vec<T>>>, context: Option<T>) {
+    let Some(context) = context else { return };
+    // `try_with`: a thread being torn down has nowhere to keep it.
+    let _ = spares.try_with(|spares| {
+        let mut spares = spares.borrow_mut();
+        if spares.len() < SPARE_CONTEXTS {
+            spares.push(context);
+        }
+    });
+}
 
 /// Compresses chunks, one at a time, reusing its buffers.
 ///
@@ -28,9 +62,7 @@ impl Compressor {
     /// A compressor for the given settings.
     pub(crate) fn new(compression: Compression) -> Result<Self, Error> {
         let zstd = match compression {
-            Compression::Zstd { .. } => {
-                Some(CCtx::try_create().ok_or(Error::Internal { what: "zstd context" })?)
-            }
+            Compression::Zstd { .. } => Some(context(&SPARE_COMPRESSION, CCtx::try_create)?),
             _ => None,
         };
         Ok(Self { compression, zstd, buffer: Vec::new(), kept: Vec::new() })
@@ -90,6 +122,12 @@ impl Compressor {
     }
 }
 
+impl Drop for Compressor {
+    fn drop(&mut self) {
+        give_back(&SPARE_COMPRESSION, self.zstd.take());
+    }
+}
+
 /// Makes `buffer` at least `len` bytes long; its old bytes stay, since they are overwritten
 /// before use, so a reused buffer is not cleared for every chunk.
 fn grow(buffer: &mut Vec<u8>, len: usize) {
@@ -103,6 +141,12 @@ fn grow(buffer: &mut Vec<u8>, len: usize) {
 #[derive(Default)]
 pub(crate) struct Decompressor {
     zstd: Option<DCtx<'static>>,
+}
+
+impl Drop for Decompressor {
+    fn drop(&mut self) {
+        give_back(&SPARE_DECOMPRESSION, self.zstd.take());
+    }
 }
 
 impl Decompressor {
@@ -135,9 +179,7 @@ impl Decompressor {
                 }
                 let context = match self.zstd.as_mut() {
                     Some(context) => context,
-                    None => self.zstd.insert(
-                        DCtx::try_create().ok_or(Error::Internal { what: "zstd context" })?,
-                    ),
+                    None => self.zstd.insert(context(&SPARE_DECOMPRESSION, DCtx::try_create)?),
                 };
                 match context.decompress(out, data) {
                     Ok(written) => written,
