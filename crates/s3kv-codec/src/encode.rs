@@ -105,7 +105,7 @@ fn encode_object(
     };
     let (header_bytes, sealer) = seal_header(&header, sealing, identity)?;
 
-    out.reserve(capacity_estimate(header_bytes.len(), chunk_size, chunk_count));
+    out.reserve(capacity_estimate(header_bytes.len(), plaintext.len(), chunk_count));
     out.extend_from_slice(&header_bytes);
     let mut index = Vec::with_capacity(index_frame.body_len());
     index.extend_from_slice(&plaintext_len.to_le_bytes());
@@ -162,12 +162,12 @@ pub(crate) fn index_body_len(chunk_count: usize) -> Result<usize, Error> {
         })
 }
 
-/// The most memory encoding takes: every chunk is sealed in a slot of a whole raw chunk
-/// before the slots are closed up, so this is allocated once.
-fn capacity_estimate(header_len: usize, chunk_size: usize, chunk_count: usize) -> usize {
-    let per_chunk = FRAME_LEN + chunk_size + TAG_LEN + FRAME_LEN;
+/// The most an object can take, so that its buffer is allocated once: a chunk is stored at
+/// most raw, with its frame and tag, and has a frame in the index.
+fn capacity_estimate(header_len: usize, plaintext_len: usize, chunk_count: usize) -> usize {
+    let per_chunk = FRAME_LEN + TAG_LEN + FRAME_LEN;
     let fixed = header_len + FRAME_LEN + INDEX_FIXED_LEN + TAG_LEN + FOOTER_LEN;
-    chunk_count.saturating_mul(per_chunk).saturating_add(fixed)
+    chunk_count.saturating_mul(per_chunk).saturating_add(fixed).saturating_add(plaintext_len)
 }
 
 /// The key and a fresh random salt to seal a new object with, or `None` without a key.
