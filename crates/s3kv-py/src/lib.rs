@@ -18,7 +18,7 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
 };
-use s3kv::{ErrorKind, Loader, PayloadKind};
+use s3kv::{ErrorKind, Loader, PayloadKind, ReadOutcome};
 use serde_json::{Map, Value};
 
 /// The runtime every blocking call of the module runs on: one per process, made on first use.
@@ -354,11 +354,19 @@ impl Collection {
         key: &str,
         revalidate: bool,
     ) -> PyResult<Option<Found<'py>>> {
-        let opened = block_on(py, self.process, self.inner.open_value(key, revalidate))?;
-        match opened {
-            None => Ok(None),
-            Some(s3kv::Opened::Whole(value)) => Ok(Some(self.found(py, &value))),
-            Some(s3kv::Opened::Stream(reader)) => found_streamed(py, reader).map(Some),
+        let mut attempt = 1;
+        loop {
+            let opened = block_on(py, self.process, self.inner.open_value(key, revalidate))?;
+            let reader = match opened {
+                None => return Ok(None),
+                Some(s3kv::Opened::Whole(value)) => return Ok(Some(self.found(py, &value))),
+                Some(s3kv::Opened::Stream(reader)) => reader,
+            };
+            match ReadOutcome::of(found_streamed(py, reader), attempt) {
+                ReadOutcome::Done(found) => return found.transpose(),
+                ReadOutcome::Again => attempt += 1,
+                ReadOutcome::Failed(error) => return Err(to_py_err(py, &error)),
+            }
         }
     }
 
@@ -574,20 +582,47 @@ fn found_of<'py>(
 
 /// A large value as Python receives it (see [`Found`]): the Python object is made once, at the
 /// length the value's header states, and the value is decoded straight into it with the GIL
-/// released, so the value is held once plus the chunks in flight.
-fn found_streamed(py: Python<'_>, reader: Box<s3kv::ValueReader>) -> PyResult<Found<'_>> {
+/// released, so the value is held once plus the chunks in flight. A stated length far beyond
+/// the stored size (see [`s3kv::ValueReader::allocate_ahead`]) is not trusted that far: the
+/// value is decoded into memory that grows as its chunks check out, then copied.
+///
+/// The outer error is the storage's or the value's, for the caller to sort; the inner one is
+/// Python's own (no memory for the object).
+fn found_streamed(
+    py: Python<'_>,
+    reader: Box<s3kv::ValueReader>,
+) -> Result<PyResult<Found<'_>>, s3kv::Error> {
     let (kind, len, trusted) = (reader.kind(), reader.len(), reader.pickle_allowed());
+    let make = |data: &[u8]| {
+        if kind == PayloadKind::Pickle {
+            PyByteArray::new(py, data).into_any()
+        } else {
+            PyBytes::new(py, data).into_any()
+        }
+    };
+    if !reader.allocate_ahead() {
+        let data = py.detach(|| reader.into_vec())?;
+        return Ok(Ok((kind.to_byte(), make(&data), false, trusted)));
+    }
     // Nothing else sees the new object until it is returned, so filling it without the GIL
     // is safe.
-    let fill = |buffer: &mut [u8]| {
-        py.detach(|| reader.read_into(buffer)).map_err(|error| to_py_err(py, &error))
+    let mut failure = None;
+    let fill = |buffer: &mut [u8]| match py.detach(|| reader.read_into(buffer)) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            failure = Some(error);
+            Err(PyRuntimeError::new_err("the value could not be read"))
+        }
     };
     let data = if kind == PayloadKind::Pickle {
-        PyByteArray::new_with(py, len, fill)?.into_any()
+        PyByteArray::new_with(py, len, fill).map(Bound::into_any)
     } else {
-        PyBytes::new_with(py, len, fill)?.into_any()
+        PyBytes::new_with(py, len, fill).map(Bound::into_any)
     };
-    Ok((kind.to_byte(), data, false, trusted))
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    Ok(data.map(|data| (kind.to_byte(), data, false, trusted)))
 }
 
 /// The `s3kv._s3kv` extension module.

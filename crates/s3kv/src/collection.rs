@@ -19,7 +19,7 @@ use s3kv_store::{Backend, ErrorKind as StoreKind, PutMode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::names::Names;
 
-pub use opened::{Opened, ValueReader};
+pub use opened::{AHEAD_RATIO, Opened, ValueReader};
 pub use streaming::{STREAMED_SET_BYTES, Streamed};
 
 /// The read cache of a collection: decoded values by key.
@@ -186,16 +186,24 @@ impl Collection {
     }
 
     async fn read(&self, key: &str, revalidate: bool) -> Result<Option<Value>> {
-        match self.open(key, revalidate).await? {
-            None => Ok(None),
-            Some(Opened::Whole(value)) => Ok(Some(value)),
+        let mut attempt = 1;
+        loop {
+            let reader = match self.open(key, revalidate).await? {
+                None => return Ok(None),
+                Some(Opened::Whole(value)) => return Ok(Some(value)),
+                Some(Opened::Stream(reader)) => reader,
+            };
             // Decoded into one buffer of the value's length, so a large value is held once
             // plus the chunks in flight, not as the stored object and the decoded copy.
-            Some(Opened::Stream(reader)) => {
-                let kind = reader.kind();
-                let decoding = tokio::task::spawn_blocking(move || reader.into_vec());
-                let data = decoding.await.map_err(|error| crate::transfer::joined(&error))??;
-                Ok(Some(Value { kind, data, legacy: false }))
+            let kind = reader.kind();
+            let decoding = tokio::task::spawn_blocking(move || reader.into_vec());
+            let decoded = decoding.await.map_err(|error| crate::transfer::joined(&error))?;
+            match ReadOutcome::of(decoded, attempt) {
+                ReadOutcome::Done(data) => {
+                    return Ok(data.map(|data| Value { kind, data, legacy: false }));
+                }
+                ReadOutcome::Again => attempt += 1,
+                ReadOutcome::Failed(error) => return Err(error),
             }
         }
     }
@@ -667,6 +675,39 @@ fn weight(value: &Value) -> u64 {
 /// The error for a value the collection's key does not open. The key was checked against the
 /// manifest when the collection opened, so such a value was written for another collection
 /// (copied here) or is damaged: never a wrong password.
+/// How many times a large value replaced while it streams in is read again.
+pub const STREAMED_READ_ATTEMPTS: u32 = 3;
+
+/// What to make of a streamed read that ended.
+#[derive(Debug)]
+pub enum ReadOutcome<T> {
+    /// The value, or `None` when it was deleted while it streamed in.
+    Done(Option<T>),
+    /// It was replaced while it streamed in: read it again.
+    Again,
+    /// Any other failure.
+    Failed(Error),
+}
+
+impl<T> ReadOutcome<T> {
+    /// Sorts the result of attempt `attempt` (from 1) of a streamed read: a value deleted
+    /// meanwhile is no value, as if the read had come a moment later; one replaced meanwhile
+    /// (the backend refuses parts of another version, so nothing was mixed) is read again, up
+    /// to [`STREAMED_READ_ATTEMPTS`] times.
+    pub fn of(result: Result<T>, attempt: u32) -> Self {
+        match result {
+            Ok(data) => Self::Done(Some(data)),
+            Err(error) if error.kind() == ErrorKind::NotFound => Self::Done(None),
+            Err(error)
+                if error.kind() == ErrorKind::Conflict && attempt < STREAMED_READ_ATTEMPTS =>
+            {
+                Self::Again
+            }
+            Err(error) => Self::Failed(error),
+        }
+    }
+}
+
 /// The error for a value the codec refuses to encode (text that is not UTF-8): the caller's
 /// value, not the codec, is at fault.
 fn refused_value(error: s3kv_codec::Error) -> Error {

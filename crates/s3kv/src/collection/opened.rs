@@ -22,6 +22,12 @@ use crate::transfer::{self, Failure, PipeReader};
 /// its largest cached value is the bound.
 pub(crate) const WHOLE_READ_BYTES: u64 = 8 << 20;
 
+/// A stated length of at most this many times the stored size is allocated before any chunk is
+/// checked; a larger one (a value that compresses better than this, or a header that lies) is
+/// read into memory that grows as chunks check out, so a planted object cannot make a reader
+/// allocate more than this multiple of its own size.
+pub const AHEAD_RATIO: u64 = 16;
+
 /// What [`Collection::open_value`] found: a value read whole, or one to decode into a buffer.
 #[derive(Debug)]
 pub enum Opened {
@@ -42,6 +48,8 @@ pub struct ValueReader {
     key: String,
     len: usize,
     kind: PayloadKind,
+    /// The stored object's size.
+    stored: u64,
 }
 
 impl std::fmt::Debug for ValueReader {
@@ -71,6 +79,13 @@ impl ValueReader {
         self.len == 0
     }
 
+    /// Whether a buffer of [`ValueReader::len`] may be allocated before any chunk is checked:
+    /// the stated length is at most [`AHEAD_RATIO`] times the stored size. Otherwise use
+    /// [`ValueReader::into_vec`], whose memory grows only as chunks check out.
+    pub fn allocate_ahead(&self) -> bool {
+        self.len as u64 <= self.stored.saturating_mul(AHEAD_RATIO)
+    }
+
     /// Whether the payload, if a pickle, may be unpickled (see [`Collection::pickle_allowed`]).
     pub fn pickle_allowed(&self) -> bool {
         self.collection.trusts(false)
@@ -91,24 +106,51 @@ impl ValueReader {
         result.map_err(|error| self.collection.context(error, "get", &self.key))
     }
 
-    /// Decodes the whole value into a new buffer, for [`Collection::get`]; errors carry no
-    /// context yet.
-    pub(super) fn into_vec(mut self) -> Result<Vec<u8>> {
-        // Fallible: the length comes from the header, which an unencrypted value does not
-        // authenticate, so a planted object may state more than this machine can hold.
+    /// Decodes the whole value into a new buffer. When [`ValueReader::allocate_ahead`] holds,
+    /// the buffer is allocated once at the stated length; otherwise it grows as chunks are
+    /// checked, so a header that lies costs no more memory than the chunks really hold.
+    ///
+    /// This blocks, as [`ValueReader::read_into`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`ValueReader::read_into`].
+    pub fn into_vec(mut self) -> Result<Vec<u8>> {
+        let result = self.decode_to_vec();
+        result.map_err(|error| self.collection.context(error, "get", &self.key))
+    }
+
+    fn decode_to_vec(&mut self) -> Result<Vec<u8>> {
         let mut data = Vec::new();
-        data.try_reserve_exact(self.len).map_err(|_| {
-            Error::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "the value's header states {} bytes, more than this process can allocate",
-                    self.len
-                ),
-            )
-        })?;
-        data.resize(self.len, 0);
-        self.decode_into(&mut data)?;
-        Ok(data)
+        if self.allocate_ahead() {
+            data.try_reserve_exact(self.len).map_err(|_| {
+                Error::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "the value's header states {} bytes, more than this process can allocate",
+                        self.len
+                    ),
+                )
+            })?;
+            data.resize(self.len, 0);
+            self.decode_into(&mut data)?;
+            return Ok(data);
+        }
+        // One byte more than stated shows a value longer than its header says; reading to the
+        // end makes the decoder check the index and the footer.
+        let limit = (self.len as u64).saturating_add(1);
+        let read = (&mut self.decoder).take(limit).read_to_end(&mut data);
+        match read {
+            Ok(read) if read == self.len => {
+                tracing::debug!(size = self.len, legacy = false, "value read");
+                Ok(data)
+            }
+            Ok(_) => {
+                Err(self
+                    .failed(s3kv_codec::Error::Corrupt { chunk: None, check: "plaintext length" }))
+            }
+            Err(error) => Err(self.failed(error.into())),
+        }
     }
 
     fn decode_into(&mut self, out: &mut [u8]) -> Result<()> {
@@ -133,9 +175,15 @@ impl ValueReader {
             }
             Err(error) => error.into(),
         };
+        Err(self.failed(error))
+    }
+
+    /// The error of a read that failed: the backend's, when the stream broke, which is the
+    /// cause of whatever the decoder then saw; else the decoder's.
+    fn failed(&self, error: s3kv_codec::Error) -> Error {
         match transfer::take_failure(&self.failure) {
-            Some(failure) => Err(failure.into()),
-            None => Err(value_error(error)),
+            Some(failure) => failure.into(),
+            None => value_error(error),
         }
     }
 }
@@ -213,6 +261,7 @@ impl Collection {
             key: key.to_owned(),
             len,
             kind,
+            stored: meta.size,
         }))))
     }
 }

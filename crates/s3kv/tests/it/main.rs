@@ -7,6 +7,7 @@ mod behaviour;
 mod cache;
 mod config;
 mod legacy;
+mod meddled;
 mod opened;
 mod passwords;
 mod streaming;

@@ -213,3 +213,61 @@ async fn a_cached_collection_streams_what_it_cannot_cache_and_caches_the_rest() 
     assert!(!streamed && read.data == b"kept");
     assert_eq!(counting.counts().requests(), before.requests());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stated_length_far_beyond_the_stored_size_is_not_allocated_ahead() {
+    let backend = s3kv::store::memory().expect("memory");
+    let connection = connect(&backend, json!({})).await;
+    for (name, options) in [("sealed", password("pw")), ("open", Map::new())] {
+        let collection = connection.collection(name, options).await.expect("opens");
+        collection.set("v", PayloadKind::Bytes, &noise(LARGE)).await.expect("set");
+        let path = format!("{}/{}", hex::encode(name), hex::encode("v"));
+        let stored = backend.get(&path).await.expect("stored").bytes.to_vec();
+
+        // A header that claims a thousand times the value: the reader does not trust it with
+        // memory, and the read fails as corrupt instead of allocating 9 GiB.
+        let mut lying = stored.clone();
+        let claim = (LARGE as u64) * 1000;
+        lying[16..24].copy_from_slice(&claim.to_le_bytes());
+        backend.put(&path, lying.into(), PutMode::Overwrite).await.expect("put");
+        let Some(Opened::Stream(reader)) = collection.open_value("v", false).await.expect("opens")
+        else {
+            panic!("a large value streams");
+        };
+        assert!(!reader.allocate_ahead(), "a claim of {claim} bytes is not allocated ahead");
+        let error = collection.get("v").await.expect_err("the lie is found");
+        assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
+
+        // The honest header is trusted with memory.
+        backend.put(&path, stored.into(), PutMode::Overwrite).await.expect("put");
+        let Some(Opened::Stream(reader)) = collection.open_value("v", false).await.expect("opens")
+        else {
+            panic!("a large value streams");
+        };
+        assert!(reader.allocate_ahead());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_that_compresses_far_reads_back_through_growing_memory() {
+    let backend = s3kv::store::memory().expect("memory");
+    // A small cache bound makes a stored object over 1 MiB stream.
+    let connection = connect(&backend, json!({"ttl": "1h", "cache_max_value": "1MiB"})).await;
+    let collection = connection.collection("squeezed", password("pw")).await.expect("opens");
+    // 2 MiB that do not compress and 60 MiB of zeros: stored at about 2 MiB, 31 times smaller.
+    let mut value = noise(2 * 1024 * 1024);
+    value.resize(62 * 1024 * 1024, 0);
+    collection.set("v", PayloadKind::Bytes, &value).await.expect("set");
+    let Some(Opened::Stream(reader)) = collection.open_value("v", false).await.expect("opens")
+    else {
+        panic!("a value stored over the cache bound streams");
+    };
+    assert!(!reader.allocate_ahead());
+    let read = tokio::task::spawn_blocking(move || reader.into_vec())
+        .await
+        .expect("decoding thread")
+        .expect("reads");
+    assert!(read == value, "the value reads back through growing memory");
+    let got = collection.get("v").await.expect("get").expect("a value");
+    assert!(got.data == value);
+}
