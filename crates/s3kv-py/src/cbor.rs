@@ -41,8 +41,15 @@ pub(crate) fn dumps(value: &Bound<'_, PyAny>) -> Result<Vec<u8>, Failure> {
 
 /// Decodes one CBOR item into Python values.
 pub(crate) fn loads<'py>(py: Python<'py>, data: &[u8]) -> Result<Bound<'py, PyAny>, Failure> {
-    let item: Value = ciborium::from_reader(data)
+    let mut rest = data;
+    let item: Value = ciborium::from_reader(&mut rest)
         .map_err(|error| Failure::Corrupt(format!("stored CBOR is malformed: {error}")))?;
+    if !rest.is_empty() {
+        return Err(Failure::Corrupt(format!(
+            "stored CBOR has {} bytes after its one item",
+            rest.len()
+        )));
+    }
     from_cbor(py, &item, 0)
 }
 

@@ -152,7 +152,13 @@ class Collection(MutableMapping):
             error.operation, error.collection, error.key = "get", self.name, key
             error.kind = "unsupported"
             raise error
-        return _values.decode(kind, data, self._serializer)
+        try:
+            return _values.decode(kind, data, self._serializer)
+        except Error as error:
+            # Raised after the storage call: say where, as errors from the storage do.
+            error.operation, error.collection, error.key = "get", self.name, key
+            error.kind = error.kind or _KIND_OF.get(type(error))
+            raise
 
     def _encode(self, value: Any, key: str, operation: str) -> Tuple[int, Any]:
         try:
