@@ -55,3 +55,27 @@ async fn object_where_a_folder_is_needed_is_invalid_path() {
     assert_eq!(kind_of(put), Some(ErrorKind::InvalidPath));
     assert_eq!(kind_of(backend.get("a/b").await), Some(ErrorKind::NotFound));
 }
+
+#[tokio::test]
+async fn a_device_or_fifo_at_a_value_path_is_refused_not_read() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let backend = s3kv_store::fs(FsSettings::new(folder.path())).expect("fs backend opens");
+    std::os::unix::fs::symlink("/dev/zero", folder.path().join("zero")).expect("symlink");
+    let fifo = folder.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo makes a FIFO");
+
+    // Reading either would never end (or block until a writer comes): each call must fail
+    // at once. The timeout only keeps a regression from hanging the suite.
+    let bounded = std::time::Duration::from_secs(20);
+    for path in ["zero", "fifo"] {
+        let got = tokio::time::timeout(bounded, backend.get(path)).await.expect("get returns");
+        assert_eq!(got.err().map(|e| e.kind()), Some(ErrorKind::Other), "get {path}");
+        let head = tokio::time::timeout(bounded, backend.head(path)).await.expect("head returns");
+        assert_eq!(head.err().map(|e| e.kind()), Some(ErrorKind::Other), "head {path}");
+        let streamed = tokio::time::timeout(bounded, backend.get_stream(path))
+            .await
+            .expect("get_stream returns");
+        assert_eq!(streamed.err().map(|e| e.kind()), Some(ErrorKind::Other), "stream {path}");
+    }
+}

@@ -79,13 +79,28 @@ pub(crate) fn read_file_if_none_match(
     Ok((!unchanged).then_some((bytes, meta)))
 }
 
-/// Opens a file for reading; a folder at the path is `IsADirectory`.
+/// Opens a file for reading; a folder at the path is `IsADirectory`, and anything else that
+/// is not a regular file (a FIFO, a device such as `/dev/zero`, a socket, whether there or
+/// behind a symbolic link) is refused before it is opened, since reading it could block or
+/// never end.
 fn open_file(file: &Path) -> io::Result<(File, fs::Metadata)> {
+    let refuse = |metadata: &fs::Metadata| {
+        if metadata.is_dir() {
+            Err(io::Error::from(io::ErrorKind::IsADirectory))
+        } else if metadata.is_file() {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file (a device, FIFO or socket is never a value)",
+            ))
+        }
+    };
+    refuse(&fs::metadata(file)?)?;
     let file = File::open(file)?;
     let metadata = file.metadata()?;
-    if metadata.is_dir() {
-        return Err(io::Error::from(io::ErrorKind::IsADirectory));
-    }
+    // Checked again on the open file, in case the path changed in between.
+    refuse(&metadata)?;
     Ok((file, metadata))
 }
 
