@@ -132,6 +132,31 @@ impl OpendalBackend {
         from_io(error, operation, access, path, &self.description)
     }
 
+    /// A listing of a local folder, read in one blocking call (see `local::list_files`).
+    #[cfg(feature = "fs")]
+    fn list_folder<'a>(
+        &'a self,
+        root: std::path::PathBuf,
+        prefix: &'a str,
+    ) -> BoxStream<'a, Result<Entry, Error>> {
+        let listing = async move {
+            let mut probe = ListProbe { prefix, started: Instant::now(), count: 0, outcome: "ok" };
+            let (owned, reserved) = (prefix.to_owned(), self.reserved);
+            match blocking(move || local::list_files(&root, &owned, reserved)).await {
+                Ok(entries) => {
+                    probe.count = entries.len() as u64;
+                    entries.into_iter().map(Ok).collect::<Vec<_>>()
+                }
+                Err(error) => {
+                    let error = self.io_error(error, "list", Access::Read, prefix);
+                    probe.outcome = error.kind().as_str();
+                    vec![Err(error)]
+                }
+            }
+        };
+        stream::once(listing).flat_map(stream::iter).boxed()
+    }
+
     #[cfg(feature = "fs")]
     fn local_error(&self, error: LocalError, path: &str) -> Error {
         match error {
@@ -585,6 +610,10 @@ impl Backend for OpendalBackend {
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<Entry, Error>> {
         if let Err(error) = check_prefix(prefix, &self.description) {
             return stream::once(async move { Err(error) }).boxed();
+        }
+        #[cfg(feature = "fs")]
+        if let Some(Local::Folder { root, temporary: _ }) = &self.local {
+            return self.list_folder(root.clone(), prefix);
         }
 
         // S3 filters by any string prefix itself. A folder lists by directory, so list the

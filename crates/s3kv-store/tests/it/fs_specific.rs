@@ -79,3 +79,31 @@ async fn a_device_or_fifo_at_a_value_path_is_refused_not_read() {
         assert_eq!(streamed.err().map(|e| e.kind()), Some(ErrorKind::Other), "stream {path}");
     }
 }
+
+#[tokio::test]
+async fn a_listing_shows_regular_files_and_links_to_them_only() {
+    use std::os::unix::ffi::OsStrExt;
+
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let backend = s3kv_store::fs(FsSettings::new(folder.path())).expect("fs backend opens");
+    for path in ["c/a", "c/b", "c/sub/d", "other/e"] {
+        backend.put(path, Bytes::from_static(b"v"), PutMode::Overwrite).await.expect("put");
+    }
+    let root = folder.path();
+    std::os::unix::fs::symlink(root.join("c/a"), root.join("c/link")).expect("link to a file");
+    std::os::unix::fs::symlink(root.join("other"), root.join("c/folder-link")).expect("link");
+    std::os::unix::fs::symlink(root.join("c/gone"), root.join("c/dangling")).expect("dangling");
+    std::os::unix::fs::symlink("/dev/null", root.join("c/device")).expect("link to a device");
+    let odd = std::ffi::OsStr::from_bytes(b"c/not-utf8-\xff");
+    std::fs::write(root.join(odd), b"x").expect("a file whose name is not UTF-8");
+
+    assert_eq!(listed(backend.as_ref(), "c/").await, paths(&["c/a", "c/b", "c/link", "c/sub/d"]));
+    assert_eq!(listed(backend.as_ref(), "c/s").await, paths(&["c/sub/d"]));
+    assert_eq!(listed(backend.as_ref(), "c/sub/").await, paths(&["c/sub/d"]));
+    assert_eq!(listed(backend.as_ref(), "missing/").await, paths(&[]));
+    let entries: Vec<_> =
+        futures::TryStreamExt::try_collect(backend.list("c/b")).await.expect("lists");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].meta.size, 1);
+    assert!(entries[0].meta.last_modified.is_some(), "a listing gives each file's time");
+}

@@ -20,7 +20,8 @@ use xattr::FileExt;
 use xxhash_rust::xxh3::Xxh3Default;
 
 use super::{etag_of, etag_of_hash, same_etag};
-use crate::{ObjectMeta, PutMode};
+use crate::path::{folder_of, is_under};
+use crate::{Entry, ObjectMeta, PutMode};
 
 /// How many lock files the keys of a folder share; a key's lock is chosen by its hash.
 const LOCK_STRIPES: u64 = 64;
@@ -77,6 +78,73 @@ pub(crate) fn read_file_if_none_match(
     let (bytes, meta) = read_whole(file, &metadata, stored)?;
     let unchanged = meta.etag.as_deref().is_some_and(|stored| same_etag(etag, stored));
     Ok((!unchanged).then_some((bytes, meta)))
+}
+
+/// Every regular file under `root` whose path starts with `prefix`, with its size and time,
+/// leaving out `reserved` (the temporary folder); a folder that does not exist lists nothing.
+///
+/// The folders are read directly, in one blocking call for the whole listing: `OpenDAL`'s
+/// lister took about three times as long for 10,000 files. A symbolic link is listed when it
+/// leads to a regular file, and never followed into a folder.
+pub(crate) fn list_files(
+    root: &Path,
+    prefix: &str,
+    reserved: Option<&str>,
+) -> io::Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    let mut folders = vec![folder_of(prefix).to_owned()];
+    while let Some(folder) = folders.pop() {
+        let listing = match fs::read_dir(root.join(&folder)) {
+            Ok(listing) => listing,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        for item in listing {
+            let item = item?;
+            // Paths are UTF-8; a name that is not was never written by a backend.
+            let Ok(name) = item.file_name().into_string() else { continue };
+            let path = format!("{folder}{name}");
+            if reserved.is_some_and(|reserved| is_under(&path, reserved)) {
+                continue;
+            }
+            let kind = item.file_type()?;
+            if kind.is_dir() {
+                // Deeper folders can hold a match only if they start as the prefix does.
+                let below = format!("{path}/");
+                if below.starts_with(prefix) || prefix.starts_with(&below) {
+                    folders.push(below);
+                }
+                continue;
+            }
+            if !path.starts_with(prefix) {
+                continue;
+            }
+            let metadata =
+                if kind.is_symlink() { fs::metadata(item.path()) } else { item.metadata() };
+            match metadata {
+                Ok(metadata) if metadata.is_file() => entries.push(Entry {
+                    path,
+                    meta: ObjectMeta {
+                        size: metadata.len(),
+                        etag: None,
+                        last_modified: metadata.modified().ok(),
+                    },
+                }),
+                // A dangling link, a device or a file removed since the folder was read.
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(entries)
 }
 
 /// Opens a file for reading; a folder at the path is `IsADirectory`, and anything else that
