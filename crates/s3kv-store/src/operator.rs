@@ -5,9 +5,11 @@
 //! limits); those differences are data in [`Flavor`] and [`Capabilities`], so every backend runs
 //! the same code and the behaviour suite tests it once per service.
 
+use std::panic::AssertUnwindSafe;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
+use futures::FutureExt;
 use futures::stream::{self, BoxStream, StreamExt};
 use opendal::Operator;
 use tokio::sync::OnceCell;
@@ -428,16 +430,19 @@ impl Backend for OpendalBackend {
         let started = Instant::now();
         let result = async {
             // One page of at most one entry: the cheapest request that proves the service
-            // answers, the bucket exists and the credentials may list it.
+            // answers, the bucket exists and the credentials may list it. It lists the reserved
+            // folder, not the root: an object key that starts with `/` (the original library
+            // wrote them) would be listed at the root, and OpenDAL panics on such a name.
             let mut lister = self
                 .operator
-                .lister_with("")
+                .lister_with(&format!("{PROBE_FOLDER}/"))
                 .limit(1)
                 .await
                 .map_err(|e| self.wrap(e, "check", Access::Read, ""))?;
-            match lister.next().await {
-                None | Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(self.wrap(e, "check", Access::Read, "")),
+            match next_listed(&mut lister).await {
+                Ok(None | Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => return Err(self.wrap(e, "check", Access::Read, "")),
+                Err(()) => return Err(self.error(ErrorKind::Other, "check", "", UNLISTABLE)),
             }
 
             // Learn now whether the server honours conditional writes, so `capabilities` tells
@@ -632,6 +637,21 @@ impl Backend for OpendalBackend {
     }
 }
 
+/// Why a listing stopped when `OpenDAL` could not represent a name the server listed.
+const UNLISTABLE: &str = "the server listed an object whose name this client cannot \
+    represent (a key that starts with `/`, as the original library wrote them without a \
+    prefix); list a narrower prefix, or copy such objects with \
+    examples/adopt_original_objects.py";
+
+/// The next entry of an `OpenDAL` listing, or `Err` when `OpenDAL` panicked on it: it does on
+/// a listed name that starts with `/` under an empty root, and a panic must not cross into the
+/// caller (a Python app would see it as a crash).
+async fn next_listed(
+    lister: &mut opendal::Lister,
+) -> Result<Option<opendal::Result<opendal::Entry>>, ()> {
+    AssertUnwindSafe(lister.next()).catch_unwind().await.map_err(|_| ())
+}
+
 /// Where a listing stream is; it owns the probe that logs the listing once it ends.
 enum ListState<'a> {
     Start { listed: &'a str, probe: ListProbe<'a> },
@@ -683,7 +703,12 @@ impl OpendalBackend {
         };
 
         loop {
-            let entry = match lister.next().await {
+            let Ok(next) = next_listed(&mut lister).await else {
+                let error = self.error(ErrorKind::Other, "list", probe.prefix, UNLISTABLE);
+                probe.outcome = error.kind().as_str();
+                return Some((Err(error), ListState::Done));
+            };
+            let entry = match next {
                 None => return None,
                 Some(Ok(entry)) => entry,
                 Some(Err(e)) => {
