@@ -572,12 +572,17 @@ fn found_of<'py>(
     value: &s3kv::Value,
 ) -> Found<'py> {
     let trusted = collection.pickle_allowed(value);
-    let data = if value.kind == PayloadKind::Pickle {
-        PyByteArray::new(py, &value.data).into_any()
+    (value.kind.to_byte(), payload_object(py, value.kind, &value.data), value.legacy, trusted)
+}
+
+/// The Python object for a payload's bytes: a `bytearray` for a pickle (so that arrays
+/// unpickled from it are writable), `bytes` for every other kind.
+fn payload_object<'py>(py: Python<'py>, kind: PayloadKind, data: &[u8]) -> Bound<'py, PyAny> {
+    if kind == PayloadKind::Pickle {
+        PyByteArray::new(py, data).into_any()
     } else {
-        PyBytes::new(py, &value.data).into_any()
-    };
-    (value.kind.to_byte(), data, value.legacy, trusted)
+        PyBytes::new(py, data).into_any()
+    }
 }
 
 /// A large value as Python receives it (see [`Found`]): the Python object is made once, at the
@@ -593,16 +598,9 @@ fn found_streamed(
     reader: Box<s3kv::ValueReader>,
 ) -> Result<PyResult<Found<'_>>, s3kv::Error> {
     let (kind, len, trusted) = (reader.kind(), reader.len(), reader.pickle_allowed());
-    let make = |data: &[u8]| {
-        if kind == PayloadKind::Pickle {
-            PyByteArray::new(py, data).into_any()
-        } else {
-            PyBytes::new(py, data).into_any()
-        }
-    };
     if !reader.allocate_ahead() {
         let data = py.detach(|| reader.into_vec())?;
-        return Ok(Ok((kind.to_byte(), make(&data), false, trusted)));
+        return Ok(Ok((kind.to_byte(), payload_object(py, kind, &data), false, trusted)));
     }
     // Nothing else sees the new object until it is returned, so filling it without the GIL
     // is safe.
