@@ -31,7 +31,7 @@ mod transfer;
 
 pub use collection::{
     AHEAD_RATIO, Collection, Info, Listed, Opened, ReadOutcome, STREAMED_READ_ATTEMPTS,
-    STREAMED_SET_BYTES, Streamed, Value, ValueReader,
+    STREAMED_SET_BYTES, Streamed, TEXT_WINDOW, Value, ValueReader,
 };
 pub use connection::Connection;
 pub use error::{Context, Error, ErrorKind, Result};

@@ -5,7 +5,8 @@
 //! A read starts with the backend's stream (one request, as a whole read). A small object, a
 //! value of the original library or an object whose header does not state its length is
 //! collected and decoded whole, through the read cache; a larger one is decoded as it arrives,
-//! into the caller's buffer ([`ValueReader::read_into`]) or a new one ([`Collection::get`]).
+//! into the caller's buffer ([`ValueReader::read_into`], or a window at a time with
+//! [`ValueReader::read_part`]) or a new one ([`Collection::get`]).
 
 use std::io::Read;
 
@@ -27,6 +28,9 @@ pub(crate) const WHOLE_READ_BYTES: u64 = 8 << 20;
 /// read into memory that grows as chunks check out, so a planted object cannot make a reader
 /// allocate more than this multiple of its own size.
 pub const AHEAD_RATIO: u64 = 16;
+
+/// The most bytes of a text value [`ValueReader::next_text`] decodes at a time.
+pub const TEXT_WINDOW: usize = 4 << 20;
 
 /// What [`Collection::open_value`] found: a value read whole, or one to decode into a buffer.
 #[derive(Debug)]
@@ -50,6 +54,11 @@ pub struct ValueReader {
     kind: PayloadKind,
     /// The stored object's size.
     stored: u64,
+    /// How many bytes of the value [`ValueReader::read_part`] has decoded.
+    done: usize,
+    /// [`ValueReader::next_text`]'s window, and how much of it the last piece returned.
+    text: Vec<u8>,
+    text_returned: usize,
 }
 
 impl std::fmt::Debug for ValueReader {
@@ -102,8 +111,105 @@ impl ValueReader {
     /// `Corrupt`, `WrongPassword` and `Backend` as [`Collection::get`] reports them;
     /// `Internal` when `out` has another length.
     pub fn read_into(mut self, out: &mut [u8]) -> Result<()> {
-        let result = self.decode_into(out);
-        result.map_err(|error| self.collection.context(error, "get", &self.key))
+        if out.len() != self.len {
+            let message = format!("the buffer holds {} bytes, the value {}", out.len(), self.len);
+            return Err(self.in_context(Error::new(ErrorKind::Internal, message)));
+        }
+        self.read_part(out)?;
+        self.finish()
+    }
+
+    /// Decodes the next `part.len()` bytes of the value into `part`: a caller that prepares its
+    /// buffer a window at a time reads the value with a call per window, then
+    /// [`ValueReader::finish`]. Blocks, as [`ValueReader::read_into`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`ValueReader::read_into`]; `Internal` when `part` runs past the value's end.
+    pub fn read_part(&mut self, part: &mut [u8]) -> Result<()> {
+        let left = self.len - self.done;
+        if part.len() > left {
+            let message =
+                format!("a window of {} bytes runs past the value's end ({left} left)", part.len());
+            return Err(self.in_context(Error::new(ErrorKind::Internal, message)));
+        }
+        match self.decoder.read_exact(part) {
+            Ok(()) => {
+                self.done += part.len();
+                Ok(())
+            }
+            Err(error) => Err(self.in_context(self.failed(cut_short(error)))),
+        }
+    }
+
+    /// Confirms that the value ends where its header says, once [`ValueReader::read_part`] has
+    /// read all of it: the decoder checks the index and the footer with the last chunk, and the
+    /// read past the end shows that it finished, so a value is only ever handed over whole.
+    ///
+    /// # Errors
+    ///
+    /// As [`ValueReader::read_into`]; `Internal` when bytes of the value are still unread.
+    pub fn finish(mut self) -> Result<()> {
+        self.check_end()
+    }
+
+    fn check_end(&mut self) -> Result<()> {
+        if self.done != self.len {
+            let message = format!("{} of the value's {} bytes were read", self.done, self.len);
+            return Err(self.in_context(Error::new(ErrorKind::Internal, message)));
+        }
+        let mut past = [0_u8; 1];
+        let error = match self.decoder.read(&mut past) {
+            Ok(0) => {
+                tracing::debug!(size = self.len, legacy = false, "value read");
+                return Ok(());
+            }
+            Ok(_) => s3kv_codec::Error::Corrupt { chunk: None, check: "plaintext length" },
+            Err(error) => cut_short(error),
+        };
+        Err(self.in_context(self.failed(error)))
+    }
+
+    /// The next piece of a text value, up to [`TEXT_WINDOW`] bytes, cut at a character
+    /// boundary (the bytes of a character the window cut start the next piece); `None` once
+    /// the whole value is read and its end checked. A binding builds its string from these
+    /// pieces, so the value is never held as bytes and as a string at once. Blocks, as
+    /// [`ValueReader::read_into`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`ValueReader::read_into`]; the decoder finds text that is not UTF-8 corrupt.
+    pub fn next_text(&mut self) -> Result<Option<&str>> {
+        let mut window = std::mem::take(&mut self.text);
+        window.drain(..self.text_returned);
+        self.text_returned = 0;
+        if self.done == self.len {
+            if !window.is_empty() {
+                return Err(self.not_text());
+            }
+            self.check_end()?;
+            return Ok(None);
+        }
+
+        let kept = window.len();
+        let take = TEXT_WINDOW.min(self.len - self.done);
+        window.resize(kept + take, 0);
+        let read = self.read_part(&mut window[kept..]);
+        self.text = window;
+        read?;
+
+        // The decoder has checked the text so far, so only the last character can be cut.
+        let returned = match std::str::from_utf8(&self.text) {
+            Ok(_) => self.text.len(),
+            Err(error) if error.error_len().is_none() => error.valid_up_to(),
+            Err(_) => return Err(self.not_text()),
+        };
+        self.text_returned = returned;
+        std::str::from_utf8(&self.text[..returned]).map(Some).map_err(|_| self.not_text())
+    }
+
+    fn not_text(&self) -> Error {
+        self.in_context(value_error(s3kv_codec::Error::Corrupt { chunk: None, check: "utf-8" }))
     }
 
     /// Decodes the whole value into a new buffer. When [`ValueReader::allocate_ahead`] holds,
@@ -116,66 +222,36 @@ impl ValueReader {
     ///
     /// As [`ValueReader::read_into`].
     pub fn into_vec(mut self) -> Result<Vec<u8>> {
-        let result = self.decode_to_vec();
-        result.map_err(|error| self.collection.context(error, "get", &self.key))
-    }
-
-    fn decode_to_vec(&mut self) -> Result<Vec<u8>> {
         let mut data = Vec::new();
         if self.allocate_ahead() {
-            data.try_reserve_exact(self.len).map_err(|_| {
-                Error::new(
-                    ErrorKind::Corrupt,
-                    format!(
-                        "the value's header states {} bytes, more than this process can allocate",
-                        self.len
-                    ),
-                )
-            })?;
+            if data.try_reserve_exact(self.len).is_err() {
+                let message = format!(
+                    "the value's header states {} bytes, more than this process can allocate",
+                    self.len
+                );
+                return Err(self.in_context(Error::new(ErrorKind::Corrupt, message)));
+            }
             data.resize(self.len, 0);
-            self.decode_into(&mut data)?;
-            return Ok(data);
+            self.read_part(&mut data)?;
+            return self.finish().map(|()| data);
         }
         // One byte more than stated shows a value longer than its header says; reading to the
         // end makes the decoder check the index and the footer.
         let limit = (self.len as u64).saturating_add(1);
-        let read = (&mut self.decoder).take(limit).read_to_end(&mut data);
-        match read {
+        let error = match (&mut self.decoder).take(limit).read_to_end(&mut data) {
             Ok(read) if read == self.len => {
                 tracing::debug!(size = self.len, legacy = false, "value read");
-                Ok(data)
-            }
-            Ok(_) => {
-                Err(self
-                    .failed(s3kv_codec::Error::Corrupt { chunk: None, check: "plaintext length" }))
-            }
-            Err(error) => Err(self.failed(error.into())),
-        }
-    }
-
-    fn decode_into(&mut self, out: &mut [u8]) -> Result<()> {
-        if out.len() != self.len {
-            return Err(Error::new(
-                ErrorKind::Internal,
-                format!("the buffer holds {} bytes, the value {}", out.len(), self.len),
-            ));
-        }
-        // The decoder checks the index and the footer with the last chunk; the read past the
-        // end confirms it finished, so a value is only ever handed over whole.
-        let mut past = [0_u8; 1];
-        let read = self.decoder.read_exact(out).and_then(|()| self.decoder.read(&mut past));
-        let error = match read {
-            Ok(0) => {
-                tracing::debug!(size = self.len, legacy = false, "value read");
-                return Ok(());
+                return Ok(data);
             }
             Ok(_) => s3kv_codec::Error::Corrupt { chunk: None, check: "plaintext length" },
-            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
-                s3kv_codec::Error::Corrupt { chunk: None, check: "plaintext length" }
-            }
             Err(error) => error.into(),
         };
-        Err(self.failed(error))
+        Err(self.in_context(self.failed(error)))
+    }
+
+    /// `error` with this read's operation, collection and key.
+    fn in_context(&self, error: Error) -> Error {
+        self.collection.context(error, "get", &self.key)
     }
 
     /// The error of a read that failed: the backend's, when the stream broke, which is the
@@ -262,6 +338,9 @@ impl Collection {
             len,
             kind,
             stored: meta.size,
+            done: 0,
+            text: Vec::new(),
+            text_returned: 0,
         }))))
     }
 }
@@ -280,6 +359,16 @@ fn stated_len(header: &s3kv_codec::Header, stored: u64) -> Option<usize> {
         return None;
     }
     usize::try_from(claimed).ok()
+}
+
+/// The codec's error for a failed read of the plaintext: a value that ends before its header
+/// says is corrupt.
+fn cut_short(error: std::io::Error) -> s3kv_codec::Error {
+    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        s3kv_codec::Error::Corrupt { chunk: None, check: "plaintext length" }
+    } else {
+        error.into()
+    }
 }
 
 /// The first pieces of `stream`, at least `at_least` bytes of them unless the stream ends.

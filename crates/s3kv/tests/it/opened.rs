@@ -271,3 +271,56 @@ async fn a_value_that_compresses_far_reads_back_through_growing_memory() {
     let got = collection.get("v").await.expect("get").expect("a value");
     assert!(got.data == value);
 }
+
+/// Text of one, two, three and four byte characters that compresses little, so that it is
+/// stored large enough to stream.
+fn mixed_text(len: usize) -> String {
+    let mut text = String::with_capacity(len + 4);
+    for byte in noise(len) {
+        match byte {
+            0..=159 => text.push(char::from(b'a' + byte % 26)),
+            160..=209 => text.push('é'),
+            210..=239 => text.push('€'),
+            _ => text.push('😀'),
+        }
+        if text.len() >= len {
+            break;
+        }
+    }
+    text
+}
+
+/// The pieces `next_text` gives for `key`, each checked to fit its window.
+async fn text_pieces(collection: &Collection, key: &str) -> s3kv::Result<Vec<String>> {
+    let Some(Opened::Stream(mut reader)) = collection.open_value(key, false).await? else {
+        panic!("a large text streams");
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut pieces = Vec::new();
+        while let Some(piece) = reader.next_text()? {
+            assert!(piece.len() <= s3kv::TEXT_WINDOW + 3, "a piece of {} bytes", piece.len());
+            pieces.push(piece.to_owned());
+        }
+        Ok(pieces)
+    })
+    .await
+    .expect("decoding thread")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_text_reads_in_pieces_cut_at_characters() {
+    let backend = s3kv::store::memory().expect("memory");
+    // A small cache bound makes a stored object over 1 MiB stream.
+    let connection = connect(&backend, json!({"ttl": "1h", "cache_max_value": "1MiB"})).await;
+    let collection = connection.collection("texts", password("pw")).await.expect("opens");
+    // The first window ends inside an emoji; the rest is mixed.
+    let window = s3kv::TEXT_WINDOW;
+    let text = "a".repeat(window - 1) + "😀" + &mixed_text(LARGE - window);
+    assert!(!text.is_char_boundary(window));
+    collection.set("t", PayloadKind::Text, text.as_bytes()).await.expect("set");
+
+    let pieces = text_pieces(&collection, "t").await.expect("reads");
+    assert!(pieces.len() >= 3, "{} pieces of a {LARGE}-byte text", pieces.len());
+    assert_eq!(pieces[0].len(), window - 1, "the cut emoji starts the second piece");
+    assert!(pieces.concat() == text, "the pieces make the text");
+}
