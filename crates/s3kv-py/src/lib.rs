@@ -5,6 +5,7 @@
 //! collection its `MutableMapping` face; everything else happens here or below.
 
 mod cbor;
+mod decoded;
 mod files;
 mod mapping;
 
@@ -298,8 +299,8 @@ fn compression_name(compression: Option<s3kv::CompressionAlgorithm>) -> &'static
 
 /// A read value as Python receives it: kind code, payload, whether the original library wrote
 /// it, and whether it may be unpickled. The payload of a pickle is a `bytearray`, so arrays
-/// unpickled from its out-of-band buffers are writable without another copy; others are
-/// `bytes`.
+/// unpickled from its out-of-band buffers are writable without another copy; a large text (read
+/// through [`found_streamed`]) is already a `str`; others are `bytes`.
 type Found<'py> = (u8, Bound<'py, PyAny>, bool, bool);
 
 /// A connection to one backend.
@@ -587,9 +588,10 @@ fn payload_object<'py>(py: Python<'py>, kind: PayloadKind, data: &[u8]) -> Bound
 
 /// A large value as Python receives it (see [`Found`]): the Python object is made once, at the
 /// length the value's header states, and the value is decoded straight into it with the GIL
-/// released, so the value is held once plus the chunks in flight. A stated length far beyond
-/// the stored size (see [`s3kv::ValueReader::allocate_ahead`]) is not trusted that far: the
-/// value is decoded into memory that grows as its chunks check out, then copied.
+/// released, so the value is held once plus the chunks in flight; a text becomes a `str` piece
+/// by piece. A stated length far beyond the stored size (see
+/// [`s3kv::ValueReader::allocate_ahead`]) is not trusted that far: the value is decoded into
+/// memory that grows as its chunks check out, then copied.
 ///
 /// The outer error is the storage's or the value's, for the caller to sort; the inner one is
 /// Python's own (no memory for the object).
@@ -597,29 +599,15 @@ fn found_streamed(
     py: Python<'_>,
     reader: Box<s3kv::ValueReader>,
 ) -> Result<PyResult<Found<'_>>, s3kv::Error> {
-    let (kind, len, trusted) = (reader.kind(), reader.len(), reader.pickle_allowed());
-    if !reader.allocate_ahead() {
-        let data = py.detach(|| reader.into_vec())?;
-        return Ok(Ok((kind.to_byte(), payload_object(py, kind, &data), false, trusted)));
-    }
-    // Nothing else sees the new object until it is returned, so filling it without the GIL
-    // is safe.
-    let mut failure = None;
-    let fill = |buffer: &mut [u8]| match py.detach(|| reader.read_into(buffer)) {
-        Ok(()) => Ok(()),
-        Err(error) => {
-            failure = Some(error);
-            Err(PyRuntimeError::new_err("the value could not be read"))
-        }
-    };
-    let data = if kind == PayloadKind::Pickle {
-        PyByteArray::new_with(py, len, fill).map(Bound::into_any)
+    let (kind, trusted) = (reader.kind(), reader.pickle_allowed());
+    let data = if kind == PayloadKind::Text {
+        decoded::text_of(py, reader)?
+    } else if reader.allocate_ahead() {
+        decoded::buffer_of(py, reader, kind == PayloadKind::Pickle)?
     } else {
-        PyBytes::new_with(py, len, fill).map(Bound::into_any)
+        let data = py.detach(|| reader.into_vec())?;
+        Ok(payload_object(py, kind, &data))
     };
-    if let Some(error) = failure {
-        return Err(error);
-    }
     Ok(data.map(|data| (kind.to_byte(), data, false, trusted)))
 }
 

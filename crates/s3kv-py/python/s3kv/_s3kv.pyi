@@ -4,7 +4,7 @@ __version__: str
 
 #: A read value: payload kind code, payload (a bytearray for pickles, else bytes), whether the
 #: original library wrote it, and whether it may be unpickled.
-_Found = Tuple[int, Union[bytes, bytearray], bool, bool]
+_Found = Tuple[int, Union[bytes, bytearray, str], bool, bool]
 
 def connect(
     name: Optional[str],

@@ -126,12 +126,22 @@ def _unpickle(data: Union[bytes, bytearray]) -> Any:
     return pickle.loads(view[:start], buffers=buffers)
 
 
-def decode(kind: int, data: Union[bytes, bytearray], serializer: str = "pickle") -> Any:
+def _text(data: Union[bytes, bytearray]) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CorruptValueError(
+            f"the stored text is not valid UTF-8 (from byte {error.start} of the value)"
+        ) from None
+
+
+def decode(kind: int, data: Union[bytes, bytearray, str], serializer: str = "pickle") -> Any:
     """Return the Python value of a payload; pickles must already be known to be trusted."""
     if kind == BYTES:
         return bytes(data) if isinstance(data, bytearray) else data
     if kind == TEXT:
-        text = data.decode("utf-8")
+        # A large text arrives already a str, built as it was decoded.
+        text = data if isinstance(data, str) else _text(data)
         if serializer == "json":
             try:
                 return json.loads(text)
