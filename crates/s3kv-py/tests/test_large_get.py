@@ -42,6 +42,33 @@ def test_large_text_reads_back_equal(conn):
     assert db["text"] == text
 
 
+# How much of a large text the binding decodes at a time (s3kv's TEXT_WINDOW).
+TEXT_WINDOW = 4 * 1024 * 1024
+
+
+def letters(size):
+    """ASCII text that compresses little, so that it is stored large enough to stream."""
+    table = bytes.maketrans(bytes(range(256)), bytes(97 + byte % 26 for byte in range(256)))
+    return os.urandom(size).translate(table).decode()
+
+
+def test_a_large_text_built_in_pieces_reads_back_equal(conn_kwargs):
+    # A stored object over 1 MiB streams, so the text is built as a str piece by piece.
+    conn = s3kv.connect(**conn_kwargs, ttl="1h", cache_max_value="1MiB")
+    db = conn.collection("large", password="pw")
+    # Each window ends inside a character, and each piece needs wider characters than the
+    # text before it: ASCII, then Latin-1, then two-byte and four-byte code points.
+    text = (
+        letters(TEXT_WINDOW - 1) + "é" + letters(TEXT_WINDOW - 2) + "€"
+        + letters(TEXT_WINDOW - 3) + "😀" + letters(1000)
+    )
+    db["text"] = text
+    read = db["text"]
+    assert type(read) is str
+    assert read == text
+    assert db.get("text", revalidate=True) == text
+
+
 def test_a_damaged_large_value_raises_corrupt(tmp_path):
     conn = s3kv.connect(mode="local", path=str(tmp_path / "data"))
     db = conn.collection("large", password="pw")
