@@ -600,22 +600,53 @@ impl OpendalBackend {
 
         let (operator, etag) = (self.operator.clone(), meta.etag.clone());
         let (description, owned) = (self.description.clone(), path.to_owned());
-        let rest = stream::iter(ranges)
+        let parts = stream::iter(ranges)
             .map(move |range| {
                 let (operator, etag) = (operator.clone(), etag.clone());
                 let (description, path) = (description.clone(), owned.clone());
                 async move { read_part(&operator, &path, range, etag, &description).await }
             })
-            .buffered(concurrency)
-            .flat_map(|part| {
-                let pieces: Vec<Result<Bytes, Error>> = match part {
-                    Ok(buffer) => Iterator::map(buffer, Ok).collect(),
-                    Err(error) => vec![Err(error)],
-                };
-                stream::iter(pieces)
-            });
+            .buffered(concurrency);
+        let rest = prefetched(parts, whole_value).flat_map(|part| {
+            let pieces: Vec<Result<Bytes, Error>> = match part {
+                Ok(buffer) => Iterator::map(buffer, Ok).collect(),
+                Err(error) => vec![Err(error)],
+            };
+            stream::iter(pieces)
+        });
         Ok((meta, first.chain(rest).boxed()))
     }
+}
+
+/// `parts`, fetched from now on by a task of their own, so that the requests for the parts
+/// after the first are in flight while the first part arrives rather than once the caller has
+/// read it (which left the caller waiting for whole parts at the start). One finished part waits
+/// beyond those in flight. The task stops when the caller drops the stream, and with the first
+/// error. Nothing is spawned for a value of one part, or outside a runtime.
+fn prefetched(
+    parts: impl stream::Stream<Item = Result<opendal::Buffer, Error>> + Send + 'static,
+    whole_value: bool,
+) -> stream::BoxStream<'static, Result<opendal::Buffer, Error>> {
+    let runtime = match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if !whole_value => runtime,
+        _ => return parts.boxed(),
+    };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+    runtime.spawn(async move {
+        let mut parts = std::pin::pin!(parts);
+        loop {
+            let part = tokio::select! {
+                part = parts.next() => part,
+                () = sender.closed() => break,
+            };
+            let Some(part) = part else { break };
+            let failed = part.is_err();
+            if sender.send(part).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    stream::poll_fn(move |context| receiver.poll_recv(context)).boxed()
 }
 
 /// The ranges of the parts of an object of `size` bytes.
