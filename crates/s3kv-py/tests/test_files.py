@@ -4,9 +4,13 @@ stores nothing, and a path is replaced whole or not at all."""
 import io
 import json
 import os
+import select
+import stat
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -176,6 +180,43 @@ def test_get_file_follows_symlinks_and_refuses_directories(conn, tmp_path):
     assert not [name for name in os.listdir(tmp_path.parent) if name.endswith(".s3kv-partial")]
     assert db.get_file("f", os.fsencode(tmp_path / "bytes-path.bin")) == len(b"payload")
     assert db.put_file("g", os.fsencode(real)) == len(b"payload")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_get_file_writes_into_a_named_pipe_and_leaves_it_a_pipe(conn, tmp_path):
+    # A device or a pipe at the path is written to, never replaced by a file: replacing
+    # /dev/null would delete it for the whole machine.
+    db = conn.collection("files")
+    value = os.urandom(300_000)  # more than a pipe holds, so the reader must drain it
+    db["v"] = value
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    received = bytearray()
+    done = threading.Event()
+
+    def drain():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([reader], [], [], 0.1)
+            if not readable:
+                continue
+            piece = os.read(reader, 65536)
+            if not piece and done.is_set():
+                return
+            received.extend(piece)
+
+    thread = threading.Thread(target=drain)
+    thread.start()
+    try:
+        assert db.get_file("v", fifo) == len(value)
+    finally:
+        done.set()
+        thread.join(timeout=70)
+        os.close(reader)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode), "the pipe is still a pipe"
+    assert bytes(received) == value
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".s3kv-partial")]
 
 
 def test_readers_may_return_any_bytes_like_and_writers_must_count(conn):

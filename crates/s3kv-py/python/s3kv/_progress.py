@@ -220,7 +220,8 @@ class CountingWriter:
 @contextlib.contextmanager
 def replacing(path_or_fileobj: Union[str, "os.PathLike[str]", IO[bytes]]) -> Iterator[Any]:
     """The file object given; or, for a path, a new temporary file beside it that replaces the
-    file at the path when the block succeeds, and is removed when it fails."""
+    file at the path when the block succeeds, and is removed when it fails; or, for a device or
+    a named pipe, the path opened for writing."""
     if not isinstance(path_or_fileobj, (str, bytes, os.PathLike)):
         yield path_or_fileobj
         return
@@ -228,6 +229,13 @@ def replacing(path_or_fileobj: Union[str, "os.PathLike[str]", IO[bytes]]) -> Ite
     target = os.path.realpath(os.fsdecode(path_or_fileobj))
     if os.path.isdir(target):
         raise IsADirectoryError(f"{target} is a directory: give the path of a file to write")
+    if os.path.exists(target) and not os.path.isfile(target):
+        # A device or a named pipe (/dev/null, a FIFO another process reads) is written to, as
+        # `cp` would: replacing it with a file would delete it, and a stream cannot be had
+        # whole or not at all anyway.
+        with open(target, "wb") as file:
+            yield file
+        return
     directory = os.path.dirname(target)
     handle, temporary = tempfile.mkstemp(
         prefix=f".{os.path.basename(target)}.", suffix=".s3kv-partial", dir=directory
