@@ -16,7 +16,7 @@ pub enum Error {
     WrongKey,
 
     /// A check failed: the object was damaged, tampered with, or copied under another identity.
-    #[error("corrupt object: {check} check failed {}", location(*.chunk))]
+    #[error("corrupt object: {check} check failed {}", location(*.chunk, check))]
     Corrupt {
         /// The chunk whose check failed, or `None` for the header, index or footer.
         chunk: Option<u64>,
@@ -80,11 +80,13 @@ pub enum Error {
     },
 }
 
-/// Says where a failed check sits, for the `Corrupt` message.
-fn location(chunk: Option<u64>) -> String {
-    match chunk {
-        Some(index) => format!("at chunk {index}"),
-        None => "in the header, index or footer".to_owned(),
+/// Says where a failed check sits, for the `Corrupt` message: a chunk, the structure around
+/// the chunks, or (for the checks of the decoded text and its total length) the whole value.
+fn location(chunk: Option<u64>, check: &str) -> String {
+    match (chunk, check) {
+        (Some(index), _) => format!("at chunk {index}"),
+        (None, "utf-8" | "plaintext length") => "for the value as a whole".to_owned(),
+        (None, _) => "in the header, index or footer".to_owned(),
     }
 }
 
@@ -136,6 +138,8 @@ mod tests {
 
         assert_eq!(chunk, "corrupt object: authentication check failed at chunk 3");
         assert_eq!(structure, "corrupt object: footer check failed in the header, index or footer");
+        let text = Error::corrupt(None, "utf-8").to_string();
+        assert_eq!(text, "corrupt object: utf-8 check failed for the value as a whole");
     }
 
     #[test]
