@@ -1,6 +1,7 @@
 """s3kv from plain Python: the same dict in memory, in a local folder, or on S3.
 
-Run: python examples/plain_python.py [folder]
+Run: .venv/bin/python examples/plain_python.py [folder]  (the virtualenv `cargo xtask demo` or
+`cargo xtask test` made)
 """
 
 import sys
