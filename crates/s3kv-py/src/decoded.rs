@@ -16,10 +16,6 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-/// How much of the value is zeroed and decoded at a time: a few codec chunks, small enough to
-/// stay in the cache between the two.
-const WINDOW: usize = 4 << 20;
-
 /// A new `bytes` (or, for a pickle, a `bytearray`, so that arrays unpickled from it are
 /// writable) of `reader`'s length, holding its decoded value.
 ///
@@ -42,7 +38,7 @@ pub(crate) fn buffer_of(
     hint_huge_pages(memory);
 
     py.detach(|| {
-        for window in memory.chunks_mut(WINDOW) {
+        for window in memory.chunks_mut(s3kv::READ_WINDOW) {
             reader.read_part(zeroed(window))?;
         }
         reader.finish()

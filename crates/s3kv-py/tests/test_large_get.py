@@ -42,7 +42,7 @@ def test_large_text_reads_back_equal(conn):
     assert db["text"] == text
 
 
-# How much of a large text the binding decodes at a time (s3kv's TEXT_WINDOW).
+# How much of a large text the binding decodes at a time (s3kv's READ_WINDOW).
 TEXT_WINDOW = 4 * 1024 * 1024
 
 

@@ -19,7 +19,7 @@ use s3kv_store::{Backend, ErrorKind as StoreKind, PutMode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::names::Names;
 
-pub use opened::{AHEAD_RATIO, Opened, TEXT_WINDOW, ValueReader};
+pub use opened::{AHEAD_RATIO, Opened, READ_WINDOW, ValueReader};
 pub use streaming::{STREAMED_SET_BYTES, Streamed};
 
 /// The read cache of a collection: decoded values by key.

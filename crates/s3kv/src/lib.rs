@@ -30,8 +30,8 @@ mod password;
 mod transfer;
 
 pub use collection::{
-    AHEAD_RATIO, Collection, Info, Listed, Opened, ReadOutcome, STREAMED_READ_ATTEMPTS,
-    STREAMED_SET_BYTES, Streamed, TEXT_WINDOW, Value, ValueReader,
+    AHEAD_RATIO, Collection, Info, Listed, Opened, READ_WINDOW, ReadOutcome,
+    STREAMED_READ_ATTEMPTS, STREAMED_SET_BYTES, Streamed, Value, ValueReader,
 };
 pub use connection::Connection;
 pub use error::{Context, Error, ErrorKind, Result};

@@ -29,8 +29,10 @@ pub(crate) const WHOLE_READ_BYTES: u64 = 8 << 20;
 /// allocate more than this multiple of its own size.
 pub const AHEAD_RATIO: u64 = 16;
 
-/// The most bytes of a text value [`ValueReader::next_text`] decodes at a time.
-pub const TEXT_WINDOW: usize = 4 << 20;
+/// The most bytes a windowed read decodes at a time: a piece of a text
+/// ([`ValueReader::next_text`]), and the windows in which a buffer of a large value's length is
+/// zeroed and filled, so that touching new memory overlaps the transfer and stays in the cache.
+pub const READ_WINDOW: usize = 4 << 20;
 
 /// What [`Collection::open_value`] found: a value read whole, or one to decode into a buffer.
 #[derive(Debug)]
@@ -170,7 +172,7 @@ impl ValueReader {
         Err(self.in_context(self.failed(error)))
     }
 
-    /// The next piece of a text value, up to [`TEXT_WINDOW`] bytes, cut at a character
+    /// The next piece of a text value, up to [`READ_WINDOW`] bytes, cut at a character
     /// boundary (the bytes of a character the window cut start the next piece); `None` once
     /// the whole value is read and its end checked. A binding builds its string from these
     /// pieces, so the value is never held as bytes and as a string at once. Blocks, as
@@ -192,7 +194,7 @@ impl ValueReader {
         }
 
         let kept = window.len();
-        let take = TEXT_WINDOW.min(self.len - self.done);
+        let take = READ_WINDOW.min(self.len - self.done);
         window.resize(kept + take, 0);
         let read = self.read_part(&mut window[kept..]);
         self.text = window;
@@ -231,8 +233,11 @@ impl ValueReader {
                 );
                 return Err(self.in_context(Error::new(ErrorKind::Corrupt, message)));
             }
-            data.resize(self.len, 0);
-            self.read_part(&mut data)?;
+            while data.len() < self.len {
+                let start = data.len();
+                data.resize(start + READ_WINDOW.min(self.len - start), 0);
+                self.read_part(&mut data[start..])?;
+            }
             return self.finish().map(|()| data);
         }
         // One byte more than stated shows a value longer than its header says; reading to the

@@ -298,7 +298,7 @@ async fn text_pieces(collection: &Collection, key: &str) -> s3kv::Result<Vec<Str
     tokio::task::spawn_blocking(move || {
         let mut pieces = Vec::new();
         while let Some(piece) = reader.next_text()? {
-            assert!(piece.len() <= s3kv::TEXT_WINDOW + 3, "a piece of {} bytes", piece.len());
+            assert!(piece.len() <= s3kv::READ_WINDOW + 3, "a piece of {} bytes", piece.len());
             pieces.push(piece.to_owned());
         }
         Ok(pieces)
@@ -314,7 +314,7 @@ async fn a_large_text_reads_in_pieces_cut_at_characters() {
     let connection = connect(&backend, json!({"ttl": "1h", "cache_max_value": "1MiB"})).await;
     let collection = connection.collection("texts", password("pw")).await.expect("opens");
     // The first window ends inside an emoji; the rest is mixed.
-    let window = s3kv::TEXT_WINDOW;
+    let window = s3kv::READ_WINDOW;
     let text = "a".repeat(window - 1) + "😀" + &mixed_text(LARGE - window);
     assert!(!text.is_char_boundary(window));
     collection.set("t", PayloadKind::Text, text.as_bytes()).await.expect("set");
