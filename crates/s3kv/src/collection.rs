@@ -20,7 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::names::Names;
 
 pub use opened::{AHEAD_RATIO, Opened, READ_WINDOW, ValueReader};
-pub use streaming::{STREAMED_SET_BYTES, Streamed};
+pub use streaming::{STREAMED_SET_ATTEMPTS, STREAMED_SET_BYTES, Streamed};
 
 /// The read cache of a collection: decoded values by key.
 pub(crate) type ValueCache = s3kv_cache::Cache<Arc<Value>>;
@@ -672,9 +672,6 @@ fn weight(value: &Value) -> u64 {
     (value.data.len() + size_of::<Value>()) as u64
 }
 
-/// The error for a value the collection's key does not open. The key was checked against the
-/// manifest when the collection opened, so such a value was written for another collection
-/// (copied here) or is damaged: never a wrong password.
 /// How many times a large value replaced while it streams in is read again.
 pub const STREAMED_READ_ATTEMPTS: u32 = 3;
 
@@ -722,6 +719,9 @@ pub(crate) fn refused(why: &str) -> Error {
     Error::new(ErrorKind::Unsupported, format!("the value cannot be stored: {why}"))
 }
 
+/// The error for a value the collection's key does not open. The key was checked against the
+/// manifest when the collection opened, so such a value was written for another collection
+/// (copied here) or is damaged: never a wrong password.
 fn value_error(error: s3kv_codec::Error) -> Error {
     match error {
         s3kv_codec::Error::WrongKey => Error::new(

@@ -31,7 +31,8 @@ mod transfer;
 
 pub use collection::{
     AHEAD_RATIO, Collection, Info, Listed, Opened, READ_WINDOW, ReadOutcome,
-    STREAMED_READ_ATTEMPTS, STREAMED_SET_BYTES, Streamed, Value, ValueReader,
+    STREAMED_READ_ATTEMPTS, STREAMED_SET_ATTEMPTS, STREAMED_SET_BYTES, Streamed, Value,
+    ValueReader,
 };
 pub use connection::Connection;
 pub use error::{Context, Error, ErrorKind, Result};

@@ -393,8 +393,10 @@ impl OpendalBackend {
             }
             Err(error) => error,
         };
+        // An upload the server already dropped (`NoSuchUpload`) has nothing left to abort.
         if let Some(mut writer) = upload.0.take()
             && let Err(abort) = writer.abort().await
+            && abort.kind() != opendal::ErrorKind::NotFound
         {
             tracing::error!(
                 backend = %self.description,
@@ -403,14 +405,21 @@ impl OpendalBackend {
                 "aborting a failed multipart upload failed; its parts stay on the server"
             );
         }
-        // A swap whose object is gone may be answered `404` when the upload completes.
-        if matches!(condition, Condition::Match(_)) && outcome.kind() == ErrorKind::NotFound {
-            let message = "no object is stored at this path";
-            return Err(self
-                .error(ErrorKind::ConditionFailed, OPERATION, path, message)
-                .with_source(outcome));
+        if outcome.kind() != ErrorKind::NotFound {
+            return Err(outcome);
         }
-        Err(outcome)
+        let message = if matches!(condition, Condition::Match(_)) {
+            // A swap whose object is gone may be answered `404` when the upload completes.
+            "no object is stored at this path"
+        } else if outcome.to_string().contains("NoSuchUpload") {
+            // Garage drops the open upload of a key that is deleted meanwhile: the write lost
+            // a race with that delete, as a write loses one with a failed condition.
+            "the object was deleted while this value uploaded, and the server dropped the \
+             upload: nothing was stored; write the value again"
+        } else {
+            return Err(outcome);
+        };
+        Err(self.error(ErrorKind::ConditionFailed, OPERATION, path, message).with_source(outcome))
     }
 
     /// What the server does with conditions on multipart uploads, probed once per backend.

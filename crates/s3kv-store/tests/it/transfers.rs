@@ -441,6 +441,60 @@ async fn stream_of_a_replaced_object_fails_instead_of_mixing(server: S3Server) {
     assert!(requests_matching(&log, "GET", "").iter().any(|e| e.status == 412), "{log:?}");
 }
 
+/// A large plain write whose key is deleted while it uploads either lands whole (AWS and moto:
+/// the later write wins) or fails as a lost race with nothing stored (Garage drops the open
+/// upload of a deleted key and answers the next part `NoSuchUpload`); never a "not found".
+async fn upload_raced_by_a_delete_lands_whole_or_is_a_conflict(server: S3Server) {
+    let Some(pair) = pair(server, 2).await else {
+        return;
+    };
+    pair.direct.put("raced", Bytes::from_static(b"old"), PutMode::Overwrite).await.expect("put");
+    let value = value_of(5 * PART, 9);
+    // Three parts, then the body waits until the key was deleted, then the rest. The writer
+    // keeps a part back until it knows another follows, so the third starts the upload.
+    let (deleted, wait) = tokio::sync::oneshot::channel::<()>();
+    let head = body_of(&value.slice(..3 * PART));
+    let tail = body_of(&value.slice(3 * PART..));
+    let resume = stream::once(async move {
+        wait.await.map(|()| Bytes::new()).map_err(|_| io::Error::other("the test gave up"))
+    });
+    let body = head.chain(resume).chain(tail).boxed();
+    let upload = {
+        let backend = Arc::clone(&pair.direct);
+        tokio::spawn(async move { backend.put_stream("raced", body, PutMode::Overwrite).await })
+    };
+    let mut opened = false;
+    for _ in 0..200 {
+        if open_uploads(&pair.settings) == 1 {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(opened, "the upload was opened");
+    pair.direct.delete("raced").await.expect("delete");
+    deleted.send(()).expect("the body still waits");
+    let outcome = tokio::time::timeout(IO_TIMEOUT, upload).await.expect("in time").expect("joins");
+
+    let stored = pair.direct.get("raced").await;
+    match outcome {
+        Ok(meta) => {
+            assert_eq!(meta.size, value.len() as u64);
+            assert_eq!(stored.expect("the later write is stored").bytes, value);
+        }
+        Err(error) => {
+            assert_eq!(error.kind(), ErrorKind::ConditionFailed, "{error}");
+            assert!(error.to_string().contains("deleted while"), "{error}");
+            assert_eq!(stored.err().map(|e| e.kind()), Some(ErrorKind::NotFound), "nothing stored");
+        }
+    }
+    if server == S3Server::Garage {
+        // Proves the case is reached: Garage is the server that drops the upload.
+        assert!(pair.direct.head("raced").await.is_err(), "Garage dropped the upload");
+    }
+    assert_eq!(open_uploads(&pair.settings), 0, "no parts are left on the server");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_upload_is_aborted_in_the_background() {
     let Some(pair) = pair(S3Server::Main, 2).await else {
@@ -551,6 +605,7 @@ on_each_server!(
     create_only_upload_on_an_existing_key_is_refused_and_leaves_nothing,
     large_swap_on_a_stale_or_missing_tag_never_overwrites,
     stream_of_a_replaced_object_fails_instead_of_mixing,
+    upload_raced_by_a_delete_lands_whole_or_is_a_conflict,
     open_uploads_are_seen_by_the_listing_that_the_tests_trust,
     a_key_with_a_leading_slash_never_panics_a_rootless_backend,
 );

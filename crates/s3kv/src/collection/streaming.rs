@@ -16,6 +16,10 @@ use crate::transfer::{self, Counted, PipeReader, PipeWriter, Watched};
 /// [`Collection::set_bytes`], where the backend uploads in parts.
 pub const STREAMED_SET_BYTES: usize = 16 << 20;
 
+/// How many times [`Collection::set_bytes`] uploads a large value whose upload the server
+/// dropped because its key was deleted meanwhile.
+pub const STREAMED_SET_ATTEMPTS: u32 = 3;
+
 /// What [`Collection::get_writer`] wrote.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -58,11 +62,13 @@ impl Collection {
     /// A value of [`STREAMED_SET_BYTES`] or more, on a backend that uploads in parts, is
     /// encoded while it uploads: the encoded value is never held whole, and the codec's work
     /// overlaps the transfer. Such a value is then not kept in the read cache (it would be
-    /// too large for it with the default settings); a smaller one is, as with `set`.
+    /// too large for it with the default settings); a smaller one is, as with `set`. Where
+    /// the server drops such an upload because the key was deleted meanwhile (Garage does),
+    /// the value is uploaded again, up to [`STREAMED_SET_ATTEMPTS`] times in all.
     ///
     /// # Errors
     ///
-    /// As [`Collection::set`].
+    /// As [`Collection::set`]; `Conflict` when every attempt lost its upload to a delete.
     #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key))]
     pub async fn set_bytes(&self, key: &str, kind: PayloadKind, data: Bytes) -> Result<()> {
         let cached_whole = self
@@ -82,7 +88,22 @@ impl Collection {
             return Err(self.context(error, "set", key));
         }
         let len = data.len() as u64;
-        let result = self.upload(key, kind, Cursor::new(data), Some(len)).await;
+        let mut attempt = 1;
+        let result = loop {
+            let result = self.upload(key, kind, Cursor::new(data.clone()), Some(len)).await;
+            match result {
+                // A plain write conflicts only where the server dropped the upload of a key
+                // deleted meanwhile (Garage). Elsewhere such a write lands after the delete,
+                // so it is made again from the caller's bytes, which are still here.
+                Err(error)
+                    if error.kind() == ErrorKind::Conflict && attempt < STREAMED_SET_ATTEMPTS =>
+                {
+                    tracing::debug!(attempt, error = %error, "a large set lost its upload; again");
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
         self.forget(key);
         result.map(|_| ()).map_err(|error| self.context(error, "set", key))
     }

@@ -2,7 +2,8 @@
 //! read again, never an error a caller of `get` could not expect.
 //!
 //! A wrapper backend cuts a stream after its first piece the way an S3 server does when the
-//! object goes away between two ranged reads (404) or is replaced (412 on `If-Match`).
+//! object goes away between two ranged reads (404) or is replaced (412 on `If-Match`), and
+//! loses uploads the way Garage drops the upload of a key deleted meanwhile.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ struct Meddling {
     inner: Arc<dyn Backend>,
     cut: Cut,
     cuts: AtomicU32,
+    /// How many of the next streamed uploads are dropped, as if the key had been deleted.
+    dropped_uploads: AtomicU32,
 }
 
 #[async_trait::async_trait]
@@ -46,7 +49,10 @@ impl Backend for Meddling {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        // Uploads in parts, as S3 does, so large sets are streamed to `put_stream`.
+        let mut capabilities = self.inner.capabilities();
+        capabilities.multipart = true;
+        capabilities
     }
 
     async fn check(&self) -> Result<(), StoreError> {
@@ -83,6 +89,21 @@ impl Backend for Meddling {
         body: BodyStream,
         mode: PutMode,
     ) -> Result<ObjectMeta, StoreError> {
+        let dropped = self
+            .dropped_uploads
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if dropped.is_ok() {
+            // Half the body goes up before the server forgets the upload.
+            let _sent: Vec<_> = body.take(2).collect().await;
+            let message = "the object was deleted while this value uploaded";
+            return Err(StoreError::new(
+                StoreKind::ConditionFailed,
+                "put_stream",
+                path,
+                "x",
+                message,
+            ));
+        }
         self.inner.put_stream(path, body, mode).await
     }
 
@@ -112,6 +133,7 @@ async fn collection_over(cut: Cut, cuts: u32) -> (s3kv::Collection, Arc<Meddling
         inner: s3kv::store::memory().expect("memory"),
         cut,
         cuts: AtomicU32::new(0),
+        dropped_uploads: AtomicU32::new(0),
     });
     let backend: Arc<dyn Backend> = Arc::clone(&meddling) as Arc<dyn Backend>;
     let kwargs = json!({"mode": "dict"}).as_object().cloned().unwrap_or_default();
@@ -157,4 +179,25 @@ async fn a_value_replaced_while_it_streams_in_is_read_again() {
     let error = collection.get("v").await.expect_err("replaced every time");
     assert_eq!(error.kind(), ErrorKind::Conflict, "{error}");
     assert_eq!(meddling.cuts.load(Ordering::Acquire), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_set_whose_upload_a_delete_dropped_is_made_again() {
+    let (collection, meddling) = collection_over(Cut::Deleted, 0).await;
+    let value = Bytes::from(vec![7u8; s3kv::STREAMED_SET_BYTES + 1]);
+    meddling.dropped_uploads.store(s3kv::STREAMED_SET_ATTEMPTS - 1, Ordering::Release);
+    collection.set_bytes("big", PayloadKind::Bytes, value.clone()).await.expect("lands at last");
+    assert_eq!(meddling.dropped_uploads.load(Ordering::Acquire), 0, "each attempt was made");
+    let stored = collection.get("big").await.expect("reads").expect("a value");
+    assert_eq!(stored.data, value, "the whole value landed");
+
+    // Dropped on every attempt: the conflict is reported, and nothing replaced the old value.
+    meddling.dropped_uploads.store(s3kv::STREAMED_SET_ATTEMPTS, Ordering::Release);
+    let other = Bytes::from(vec![9u8; s3kv::STREAMED_SET_BYTES + 1]);
+    let error = collection.set_bytes("big", PayloadKind::Bytes, other).await.expect_err("lost");
+    assert_eq!(error.kind(), ErrorKind::Conflict, "{error}");
+    assert!(error.to_string().contains("deleted while"), "{error}");
+    assert_eq!(meddling.dropped_uploads.load(Ordering::Acquire), 0);
+    let stored = collection.get("big").await.expect("reads").expect("a value");
+    assert_eq!(stored.data, value, "the old value stays");
 }
