@@ -226,8 +226,13 @@ pub struct Decoder<R: Read> {
     header: Header,
     sealer: Sealer,
     openers: Vec<Opener>,
+    /// Sealed chunk bodies of the batch being opened. Kept across batches and only grown, so
+    /// a batch overwrites the previous one instead of zeroing the buffer first.
     bodies: Vec<u8>,
+    /// Opened plaintext not yet handed out: `output[position..output_len]`. Grown, never
+    /// shrunk, for the same reason.
     output: Vec<u8>,
+    output_len: usize,
     position: usize,
     frames: Vec<Frame>,
     peeked: Option<Frame>,
@@ -280,6 +285,7 @@ impl<R: Read> Decoder<R> {
             openers: Opener::for_threads(threads),
             bodies: Vec::new(),
             output: Vec::new(),
+            output_len: 0,
             position: 0,
             frames: Vec::new(),
             peeked: None,
@@ -301,12 +307,13 @@ impl<R: Read> Decoder<R> {
         self.reader
     }
 
-    /// Reads the next batch of chunks (one per thread) and opens them into the output; on
-    /// the last batch, also checks the index, the footer and the end of the stream.
-    fn fill(&mut self) -> Result<(), Error> {
+    /// Reads the next batch of chunks (one per thread) and opens them: straight into `direct`
+    /// when the batch fits there (returning how many bytes it wrote), else into the output;
+    /// on the last batch, also checks the index, the footer and the end of the stream.
+    fn fill(&mut self, direct: &mut [u8]) -> Result<Option<usize>, Error> {
         let chunk_size = usize::try_from(self.header.chunk_size).unwrap_or(usize::MAX);
         let mut batch: Vec<(Frame, usize)> = Vec::with_capacity(self.openers.len());
-        self.bodies.clear();
+        let mut bodies_len = 0;
         while batch.len() < self.openers.len() {
             let frame = match self.peeked.take() {
                 Some(frame) => frame,
@@ -324,9 +331,12 @@ impl<R: Read> Decoder<R> {
             if !(TAG_LEN + 1..=TAG_LEN + longest).contains(&frame.body_len()) {
                 return Err(Error::corrupt(Some(number), "body length"));
             }
-            let start = self.bodies.len();
-            self.bodies.resize(start + frame.body_len(), 0);
-            read_exact(&mut self.reader, &mut self.bodies[start..])?;
+            let start = bodies_len;
+            bodies_len += frame.body_len();
+            if self.bodies.len() < bodies_len {
+                self.bodies.resize(bodies_len, 0);
+            }
+            read_exact(&mut self.reader, &mut self.bodies[start..bodies_len])?;
             self.stored_offset += FRAME_LEN + frame.body_len();
             batch.push((frame, start));
         }
@@ -365,27 +375,29 @@ impl<R: Read> Decoder<R> {
             return Err(Error::corrupt(None, "plaintext length"));
         }
 
-        self.output.clear();
-        self.output.resize(total, 0);
-        self.position = 0;
-        chunks::open_chunks(
-            &sealed,
-            &self.sealer,
-            self.header.compression,
-            &mut self.openers,
-            &mut self.output,
-        )?;
+        // A batch that fits the caller's buffer is opened straight into it: one copy less.
+        let (out, wrote) = if total > 0 && total <= direct.len() {
+            (&mut direct[..total], Some(total))
+        } else {
+            if self.output.len() < total {
+                self.output.resize(total, 0);
+            }
+            self.output_len = total;
+            self.position = 0;
+            (&mut self.output[..total], None)
+        };
+        chunks::open_chunks(&sealed, &self.sealer, self.header.compression, &mut self.openers, out)?;
         self.plaintext_len = seen;
         self.frames.extend(batch.iter().map(|(frame, _)| *frame));
         if self.header.kind == PayloadKind::Text {
-            self.utf8.update(&self.output).map_err(|()| Error::corrupt(None, "utf-8"))?;
+            self.utf8.update(out).map_err(|()| Error::corrupt(None, "utf-8"))?;
         }
         if index.is_some() {
             self.utf8.finish().map_err(|()| Error::corrupt(None, "utf-8"))?;
             self.read_footer(next)?;
             self.state = State::Done;
         }
-        Ok(())
+        Ok(wrote)
     }
 
     /// Reads and opens the index after `count` chunks, and checks it against the chunks
@@ -440,8 +452,8 @@ impl<R: Read> Decoder<R> {
 impl<R: Read> Read for Decoder<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.position < self.output.len() {
-                let available = &self.output[self.position..];
+            if self.position < self.output_len {
+                let available = &self.output[self.position..self.output_len];
                 let count = available.len().min(buf.len());
                 buf[..count].copy_from_slice(&available[..count]);
                 self.position += count;
@@ -458,10 +470,14 @@ impl<R: Read> Read for Decoder<R> {
                     if buf.is_empty() {
                         return Ok(0);
                     }
-                    if let Err(error) = self.fill() {
-                        self.state = State::Failed;
-                        self.output.clear();
-                        return Err(into_io(error));
+                    match self.fill(buf) {
+                        Ok(Some(count)) => return Ok(count),
+                        Ok(None) => {}
+                        Err(error) => {
+                            self.state = State::Failed;
+                            self.output_len = 0;
+                            return Err(into_io(error));
+                        }
                     }
                 }
             }

@@ -203,6 +203,44 @@ fn damaged_streams_fail_like_whole_objects() -> Result<(), Error> {
     Ok(())
 }
 
+/// Reads a whole object through a decoder, `size` bytes at a time at most.
+fn decode_in_reads_of(stored: &[u8], key: Option<&DataKey>, size: usize) -> Result<Vec<u8>, Error> {
+    let options = DecodeOptions { threads: 2, ..DecodeOptions::default() };
+    let mut decoder = Decoder::new(stored, key, IDENTITY, &options)?;
+    let (mut out, mut buf) = (Vec::new(), vec![0xa5; size]);
+    // Each read but the last gives at least a byte; the values here are under 64 chunks.
+    for _ in 0..=64 * CHUNK {
+        let count = decoder.read(&mut buf)?;
+        if count == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..count]);
+    }
+    panic!("the decoder never ended");
+}
+
+/// Reads large enough for a batch are opened straight into the caller's buffer, smaller ones
+/// through the decoder's own: the bytes, and the refusal of damage, are the same either way.
+#[test]
+fn reads_of_any_size_give_the_same_value_and_refuse_the_same_damage() -> Result<(), Error> {
+    let key = key();
+    let sizes = [1, 1000, CHUNK - 1, CHUNK, 2 * CHUNK, 3 * CHUNK + 5, 16 * CHUNK];
+    for (encrypted, compression) in [(false, Compression::None), (true, Compression::Lz4)] {
+        let key = encrypted.then_some(&key);
+        let data = mixed(5 * CHUNK + 17, 6);
+        let stored = encode(&data, &options(compression, 2), key, IDENTITY)?;
+        let mut damaged = stored.clone();
+        let last = damaged.len() - 40;
+        damaged[last] ^= 0x01;
+        for size in sizes {
+            assert_eq!(decode_in_reads_of(&stored, key, size)?, data, "reads of {size}");
+            let refused = decode_in_reads_of(&damaged, key, size);
+            assert!(refused.is_err(), "damage read {size} at a time");
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn stream_with_wrong_key_or_over_the_limit_is_refused() -> Result<(), Error> {
     let data = text(3 * CHUNK);
