@@ -219,6 +219,25 @@ def test_get_file_writes_into_a_named_pipe_and_leaves_it_a_pipe(conn, tmp_path):
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".s3kv-partial")]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs Unix sockets")
+def test_get_file_to_a_socket_path_says_what_to_give_instead(conn, tmp_path):
+    import socket
+
+    db = conn.collection("files")
+    db["v"] = b"payload"
+    path = tmp_path / "s.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(path))
+        with pytest.raises(OSError) as raised:
+            db.get_file("v", path)
+    finally:
+        listener.close()
+    assert "is a socket" in str(raised.value) and "file object" in str(raised.value)
+    assert stat.S_ISSOCK(os.stat(path).st_mode), "the socket is left alone"
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".s3kv-partial")]
+
+
 def test_readers_may_return_any_bytes_like_and_writers_must_count(conn):
     db = conn.collection("files")
 

@@ -4,9 +4,11 @@ where the code runs (``st.progress`` inside a Streamlit script, tqdm in a termin
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import queue
+import stat
 import sys
 import tempfile
 import threading
@@ -229,6 +231,16 @@ def replacing(path_or_fileobj: Union[str, "os.PathLike[str]", IO[bytes]]) -> Ite
     target = os.path.realpath(os.fsdecode(path_or_fileobj))
     if os.path.isdir(target):
         raise IsADirectoryError(f"{target} is a directory: give the path of a file to write")
+    try:
+        existing = os.stat(target).st_mode
+    except OSError:
+        existing = 0
+    if stat.S_ISSOCK(existing):
+        raise OSError(
+            errno.ENXIO,
+            f"{target} is a socket, which cannot be opened as a file: give the path of a file, "
+            "a device or a named pipe, or connect to the socket and pass the file object",
+        )
     if os.path.exists(target) and not os.path.isfile(target):
         # A device or a named pipe (/dev/null, a FIFO another process reads) is written to, as
         # `cp` would: replacing it with a file would delete it, and a stream cannot be had
