@@ -386,7 +386,13 @@ impl<R: Read> Decoder<R> {
             self.position = 0;
             (&mut self.output[..total], None)
         };
-        chunks::open_chunks(&sealed, &self.sealer, self.header.compression, &mut self.openers, out)?;
+        chunks::open_chunks(
+            &sealed,
+            &self.sealer,
+            self.header.compression,
+            &mut self.openers,
+            out,
+        )?;
         self.plaintext_len = seen;
         self.frames.extend(batch.iter().map(|(frame, _)| *frame));
         if self.header.kind == PayloadKind::Text {

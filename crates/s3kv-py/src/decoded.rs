@@ -37,12 +37,14 @@ pub(crate) fn buffer_of(
     let memory = unsafe { std::slice::from_raw_parts_mut(start.cast::<MaybeUninit<u8>>(), len) };
     hint_huge_pages(memory);
 
-    py.detach(|| {
-        for window in memory.chunks_mut(s3kv::READ_WINDOW) {
-            reader.read_part(zeroed(window))?;
+    for window in memory.chunks_mut(s3kv::READ_WINDOW) {
+        py.detach(|| reader.read_part(zeroed(window)))?;
+        // Ctrl-C between windows: dropping the reader cancels the transfer.
+        if let Err(error) = py.check_signals() {
+            return Ok(Err(error));
         }
-        reader.finish()
-    })?;
+    }
+    py.detach(|| reader.finish())?;
     Ok(Ok(object))
 }
 
@@ -116,6 +118,9 @@ pub(crate) fn text_of(
     loop {
         let reading = &mut *reader;
         let Some(piece) = py.detach(move || reading.next_text())? else { break };
+        if let Err(error) = py.check_signals() {
+            return Ok(Err(error));
+        }
         let piece = PyString::new(py, piece).into_any();
         text = Some(match text.take() {
             None => piece,

@@ -82,7 +82,42 @@ fn block_on<T: Send>(
         ));
     }
     let runtime = runtime()?;
-    py.detach(|| runtime.block_on(future)).map_err(|error| to_py_err(py, &error))
+    let outcome = py.detach(|| {
+        runtime.block_on(async {
+            let mut future = std::pin::pin!(future);
+            loop {
+                tokio::select! {
+                    biased;
+                    done = &mut future => return done.map_err(Stopped::Failed),
+                    () = tokio::time::sleep(SIGNAL_CHECK) => {
+                        // Dropping the future cancels the call, as a timeout would.
+                        Python::attach(signalled).map_err(Stopped::Signalled)?;
+                    }
+                }
+            }
+        })
+    });
+    outcome.map_err(|stopped| match stopped {
+        Stopped::Failed(error) => to_py_err(py, &error),
+        Stopped::Signalled(error) => error,
+    })
+}
+
+/// How often a call that waits on I/O lets Python handle a signal (Ctrl-C raises
+/// `KeyboardInterrupt` within this time rather than when the call ends).
+const SIGNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Runs the Python handler of a signal that arrived (Ctrl-C's raises `KeyboardInterrupt`).
+fn signalled(py: Python<'_>) -> PyResult<()> {
+    py.check_signals()
+}
+
+/// Why [`block_on`] returned without a value.
+enum Stopped {
+    /// The call failed.
+    Failed(s3kv::Error),
+    /// A signal handler raised (Ctrl-C): the call was cancelled.
+    Signalled(PyErr),
 }
 
 /// The Python exception class for each error kind, defined in `s3kv/_errors.py` so that a
