@@ -31,6 +31,16 @@ def s3_kwargs():
     }
 
 
+def s3_kwargs_or_skip():
+    """``s3_kwargs()``; without a server the test is skipped, or fails when one was promised."""
+    kwargs = s3_kwargs()
+    if kwargs is None:
+        if os.environ.get("S3KV_REQUIRE_S3"):
+            pytest.fail("S3KV_REQUIRE_S3 is set but S3KV_TEST_ENDPOINT is not")
+        pytest.skip("no S3 server: set S3KV_TEST_ENDPOINT (cargo xtask test does)")
+    return kwargs
+
+
 MODES = ["dict", "local", "s3"]
 
 
@@ -41,12 +51,7 @@ def conn_kwargs(request, tmp_path):
         return {"mode": "dict"}
     if request.param == "local":
         return {"mode": "local", "path": str(tmp_path / "data")}
-    kwargs = s3_kwargs()
-    if kwargs is None:
-        if os.environ.get("S3KV_REQUIRE_S3"):
-            pytest.fail("S3KV_REQUIRE_S3 is set but S3KV_TEST_ENDPOINT is not")
-        pytest.skip("no S3 server: set S3KV_TEST_ENDPOINT (cargo xtask test does)")
-    return kwargs
+    return s3_kwargs_or_skip()
 
 
 @pytest.fixture

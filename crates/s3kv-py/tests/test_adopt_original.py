@@ -3,13 +3,12 @@
 
 import importlib.util
 import json
-import os
 import pathlib
 import time
 
 import pytest
 
-from conftest import s3_kwargs
+from conftest import s3_kwargs_or_skip
 
 VECTORS = pathlib.Path(__file__).resolve().parents[2] / "s3kv-codec" / "tests" / "data" / "legacy"
 SCRIPT = pathlib.Path(__file__).resolve().parents[3] / "examples" / "adopt_original_objects.py"
@@ -24,11 +23,7 @@ def _script():
 
 @pytest.fixture
 def server():
-    kwargs = s3_kwargs()
-    if kwargs is None:
-        if os.environ.get("S3KV_REQUIRE_S3"):
-            pytest.fail("S3KV_REQUIRE_S3 is set but S3KV_TEST_ENDPOINT is not")
-        pytest.skip("no S3 server: set S3KV_TEST_ENDPOINT (cargo xtask test does)")
+    kwargs = s3_kwargs_or_skip()
     boto3 = pytest.importorskip("boto3")
     client = boto3.client(
         "s3",

@@ -16,7 +16,7 @@ import urllib.parse
 import pytest
 
 import s3kv
-from conftest import s3_kwargs
+from conftest import s3_kwargs_or_skip
 
 # The longest any request may wait here; the signal comes long before.
 TIMEOUT_S = 30
@@ -126,11 +126,7 @@ def interrupted_after(call):
 
 @pytest.fixture
 def stalling():
-    kwargs = s3_kwargs()
-    if kwargs is None:
-        if os.environ.get("S3KV_REQUIRE_S3"):
-            pytest.fail("S3KV_REQUIRE_S3 is set but S3KV_TEST_ENDPOINT is not")
-        pytest.skip("no S3 server: set S3KV_TEST_ENDPOINT (cargo xtask test does)")
+    kwargs = s3_kwargs_or_skip()
     upstream = urllib.parse.urlsplit(kwargs["endpoint"])
     proxy = StallingProxy((upstream.hostname, upstream.port))
     kwargs.update(endpoint=proxy.endpoint, timeout=TIMEOUT_S, retries=0)
