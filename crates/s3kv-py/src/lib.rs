@@ -432,7 +432,9 @@ impl Collection {
     ) -> PyResult<Vec<Option<Found<'py>>>> {
         let borrowed: Vec<&str> = keys.iter().map(String::as_str).collect();
         let values = block_on(py, self.process, self.inner.get_many(&borrowed))?;
-        Ok(values.iter().map(|value| value.as_ref().map(|value| self.found(py, value))).collect())
+        // Each decoded buffer is dropped once its Python object is made, so the batch is held
+        // twice only one value at a time.
+        Ok(values.into_iter().map(|value| value.map(|value| self.found(py, &value))).collect())
     }
 
     /// Stores `data` with payload kind code `kind`; the buffer is shared, not copied, so a
