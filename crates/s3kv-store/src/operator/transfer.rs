@@ -14,7 +14,7 @@ use futures::stream::{self, StreamExt};
 use super::blocking;
 use super::{Conditions, Local, OpendalBackend, PROBE_FOLDER, meta_of, quoted_etag, unique_name};
 use crate::backend::{body_error, collect_body, same_etag, slice_clamped};
-use crate::error::Access;
+use crate::error::{Access, from_opendal};
 use crate::{BodyStream, Error, ErrorKind, Object, ObjectMeta, PutMode, ValueStream};
 
 /// How streamed transfers split a value: the size of each part and how many are in flight.
@@ -367,44 +367,55 @@ impl OpendalBackend {
             Condition::Absent => builder.if_not_exists(true),
             Condition::Match(etag) => builder.if_match(etag),
         };
+        // Opening the writer sends nothing; the first request goes with the first part.
         let mut upload = Upload(Some(builder.await.map_err(wrap)?));
-
-        let Some(writer) = upload.0.as_mut() else {
-            return Err(self.error(ErrorKind::Other, OPERATION, path, "no writer was opened"));
+        let pieces = stream::iter(first.into_iter().map(Ok)).chain(body).boxed();
+        let (description, owned) = (self.description.clone(), path.to_owned());
+        // Dropped with the caller's future: the upload then stops before its next request.
+        let (_caller, mut gone) = tokio::sync::oneshot::channel::<()>();
+        let upload = async move {
+            let Some(writer) = upload.0.as_mut() else {
+                let message = "no writer was opened";
+                return Err(Error::new(ErrorKind::Other, OPERATION, &owned, &description, message));
+            };
+            let outcome = feed(writer, pieces, &mut gone, &owned, &description).await;
+            // OpenDAL leaves a failed multipart upload open (a lost condition included), and
+            // its parts would be billed until a lifecycle rule removes them: abort it here.
+            // An upload the server already dropped (`NoSuchUpload`) has nothing to abort.
+            let writer = upload.0.take();
+            if outcome.is_err()
+                && let Some(mut writer) = writer
+                && let Err(abort) = writer.abort().await
+                && abort.kind() != opendal::ErrorKind::NotFound
+            {
+                tracing::error!(
+                    backend = %description,
+                    path = %owned,
+                    error = %abort,
+                    "aborting a failed multipart upload failed; its parts stay on the server"
+                );
+            }
+            outcome
         };
-        let mut size = 0u64;
-        let outcome = async {
-            let mut pieces = stream::iter(first.into_iter().map(Ok)).chain(body);
-            while let Some(piece) = pieces.next().await {
-                let piece = piece.map_err(|e| body_error(e, OPERATION, path, &self.description))?;
-                size += piece.len() as u64;
-                writer.write(piece).await.map_err(wrap)?;
+        let outcome = match tokio::runtime::Handle::try_current() {
+            // A task of its own, so that a caller who stops waiting (a timeout, Ctrl-C) never
+            // cuts a request in half: the upload stops between requests, once it sees the
+            // caller gone, and is aborted with every request it sent known.
+            Ok(runtime) => {
+                let (done, answer) = tokio::sync::oneshot::channel();
+                runtime.spawn(async move {
+                    let _ = done.send(upload.await);
+                });
+                answer.await.unwrap_or_else(|_| {
+                    Err(self.error(ErrorKind::Other, OPERATION, path, "the upload task ended"))
+                })
             }
-            writer.close().await.map_err(wrap)
-        }
-        .await;
-
-        // OpenDAL leaves a failed multipart upload open (a lost condition included), and its
-        // parts would be billed until a lifecycle rule removes them: abort it here.
+            Err(_) => upload.await,
+        };
         let outcome = match outcome {
-            Ok(metadata) => {
-                upload.0 = None;
-                return Ok(meta_of(&metadata, size));
-            }
+            Ok((metadata, size)) => return Ok(meta_of(&metadata, size)),
             Err(error) => error,
         };
-        // An upload the server already dropped (`NoSuchUpload`) has nothing left to abort.
-        if let Some(mut writer) = upload.0.take()
-            && let Err(abort) = writer.abort().await
-            && abort.kind() != opendal::ErrorKind::NotFound
-        {
-            tracing::error!(
-                backend = %self.description,
-                path,
-                error = %abort,
-                "aborting a failed multipart upload failed; its parts stay on the server"
-            );
-        }
         if outcome.kind() != ErrorKind::NotFound {
             return Err(outcome);
         }
@@ -696,12 +707,45 @@ fn stream_error(
     backend: &str,
     operation: &'static str,
 ) -> Error {
-    let error = crate::error::from_opendal(error, operation, Access::Read, path, backend);
+    let error = from_opendal(error, operation, Access::Read, path, backend);
     if error.kind() == ErrorKind::ConditionFailed {
         return Error::new(ErrorKind::ConditionFailed, operation, path, backend, REPLACED)
             .with_source(error);
     }
     error
+}
+
+/// Writes `pieces` through `writer` and closes it: the stored object's metadata and size.
+///
+/// Stops with an error, between two writes and never inside one, when `gone` resolves (the
+/// caller stopped waiting): every request sent has then been answered, so an abort afterwards
+/// removes everything the upload made.
+async fn feed(
+    writer: &mut opendal::Writer,
+    mut pieces: BodyStream,
+    gone: &mut tokio::sync::oneshot::Receiver<()>,
+    path: &str,
+    backend: &str,
+) -> Result<(opendal::Metadata, u64), Error> {
+    const OPERATION: &str = "put_stream";
+    let wrap = |e| from_opendal(e, OPERATION, Access::Write, path, backend);
+    let mut size = 0u64;
+    loop {
+        let piece = tokio::select! {
+            biased;
+            _ = &mut *gone => {
+                let message = "the caller stopped waiting; the upload was abandoned";
+                return Err(Error::new(ErrorKind::Other, OPERATION, path, backend, message));
+            }
+            piece = pieces.next() => piece,
+        };
+        let Some(piece) = piece else { break };
+        let piece = piece.map_err(|e| body_error(e, OPERATION, path, backend))?;
+        size += piece.len() as u64;
+        writer.write(piece).await.map_err(wrap)?;
+    }
+    let metadata = writer.close().await.map_err(wrap)?;
+    Ok((metadata, size))
 }
 
 /// A multipart upload in progress; if it is dropped unfinished (the caller gave up on the put),

@@ -495,6 +495,31 @@ async fn upload_raced_by_a_delete_lands_whole_or_is_a_conflict(server: S3Server)
     assert_eq!(open_uploads(&pair.settings), 0, "no parts are left on the server");
 }
 
+/// A caller that stops waiting at any moment of a large upload (a timeout, Ctrl-C) leaves no
+/// open upload behind, even when it stops while the request that opens the upload is in flight.
+async fn an_upload_given_up_at_any_moment_leaves_no_parts(server: S3Server) {
+    let Some(pair) = pair(server, 2).await else {
+        return;
+    };
+    let value = value_of(4 * PART, 10);
+    let delays_ms = [1, 3, 6, 10, 15, 20, 30, 45, 60, 80, 110, 150, 200];
+    for (index, delay_ms) in delays_ms.into_iter().enumerate() {
+        let path = format!("given-up-{index}");
+        let put = pair.proxied.put_stream(&path, body_of(&value), PutMode::Overwrite);
+        let _ = tokio::time::timeout(Duration::from_millis(delay_ms), put).await;
+    }
+    // Aborts finish in the background: wait for them, boundedly.
+    let mut open = open_uploads(&pair.settings);
+    for _ in 0..100 {
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        open = open_uploads(&pair.settings);
+    }
+    assert_eq!(open, 0, "uploads given up on were all aborted");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_upload_is_aborted_in_the_background() {
     let Some(pair) = pair(S3Server::Main, 2).await else {
@@ -606,6 +631,7 @@ on_each_server!(
     large_swap_on_a_stale_or_missing_tag_never_overwrites,
     stream_of_a_replaced_object_fails_instead_of_mixing,
     upload_raced_by_a_delete_lands_whole_or_is_a_conflict,
+    an_upload_given_up_at_any_moment_leaves_no_parts,
     open_uploads_are_seen_by_the_listing_that_the_tests_trust,
     a_key_with_a_leading_slash_never_panics_a_rootless_backend,
 );
