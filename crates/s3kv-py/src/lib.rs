@@ -59,6 +59,18 @@ fn block_on<T: Send>(
     owner: u32,
     future: impl Future<Output = s3kv::Result<T>> + Send,
 ) -> PyResult<T> {
+    block_on_until(py, owner, future, None)
+}
+
+/// [`block_on`], also stopping when `stop` (called every [`SIGNAL_CHECK`] with the GIL held)
+/// raises: a transfer running on a worker thread, which no signal reaches, is cancelled that
+/// way by the thread that waits for it.
+fn block_on_until<T: Send>(
+    py: Python<'_>,
+    owner: u32,
+    future: impl Future<Output = s3kv::Result<T>> + Send,
+    stop: Option<&Py<PyAny>>,
+) -> PyResult<T> {
     if owner != std::process::id() {
         return Err(to_py_err(
             py,
@@ -91,7 +103,11 @@ fn block_on<T: Send>(
                     done = &mut future => return done.map_err(Stopped::Failed),
                     () = tokio::time::sleep(SIGNAL_CHECK) => {
                         // Dropping the future cancels the call, as a timeout would.
-                        Python::attach(signalled).map_err(Stopped::Signalled)?;
+                        Python::attach(|py| {
+                            signalled(py)?;
+                            stop.map_or(Ok(()), |stop| stop.call0(py).map(drop))
+                        })
+                        .map_err(Stopped::Signalled)?;
                     }
                 }
             }
@@ -544,8 +560,10 @@ impl Collection {
     }
 
     /// Stores everything `file.read(n)` yields, streamed in chunks, with payload kind code
-    /// `kind`; returns how many bytes were stored. `length`, when given, is checked.
-    #[pyo3(signature = (key, kind, file, length = None))]
+    /// `kind`; returns how many bytes were stored. `length`, when given, is checked; `stop`, as
+    /// for [`block_on_until`].
+    #[pyo3(signature = (key, kind, file, length = None, stop = None))]
+    #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
     fn set_file(
         &self,
         py: Python<'_>,
@@ -553,30 +571,36 @@ impl Collection {
         kind: u8,
         file: Py<PyAny>,
         length: Option<u64>,
+        stop: Option<Py<PyAny>>,
     ) -> PyResult<u64> {
         let kind = kind_from_code(py, kind)?;
         let (reader, raised) = files::PyFile::new(file);
         // Python is called once per piece, not once per small read of the codec.
         let reader = std::io::BufReader::with_capacity(files::PIECE, reader);
-        block_on(py, self.process, self.inner.set_reader(key, kind, reader, length))
+        let storing = self.inner.set_reader(key, kind, reader, length);
+        block_on_until(py, self.process, storing, stop.as_ref())
             .map_err(|error| files::raised_or(&raised, error))
     }
 
     /// Writes the value of `key` to `file.write`, streamed in chunks, if its kind code is one
-    /// of `kinds`; returns `(bytes written, kind code)`, or `None` when the key has no value.
+    /// of `kinds`; returns `(bytes written, kind code)`, or `None` when the key has no value;
+    /// `stop`, as for [`block_on_until`].
     #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
+    #[pyo3(signature = (key, kinds, file, stop = None))]
     fn get_file(
         &self,
         py: Python<'_>,
         key: &str,
         kinds: Vec<u8>,
         file: Py<PyAny>,
+        stop: Option<Py<PyAny>>,
     ) -> PyResult<Option<(u64, u8)>> {
         let kinds =
             kinds.iter().map(|&code| kind_from_code(py, code)).collect::<PyResult<Vec<_>>>()?;
         let (writer, raised) = files::PyFile::new(file);
         let writer = std::io::BufWriter::with_capacity(files::PIECE, writer);
-        let streamed = block_on(py, self.process, self.inner.get_writer(key, &kinds, writer))
+        let reading = self.inner.get_writer(key, &kinds, writer);
+        let streamed = block_on_until(py, self.process, reading, stop.as_ref())
             .map_err(|error| files::raised_or(&raised, error))?;
         Ok(streamed.map(|streamed| (streamed.len, streamed.kind.to_byte())))
     }

@@ -6,6 +6,7 @@ A proxy on 127.0.0.1 passes requests to the test S3 server and, once told to sta
 every answer back, as a server that hangs does.
 """
 
+import io
 import os
 import signal
 import socket
@@ -138,7 +139,9 @@ def stalling():
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
                     reason="signals reach the main thread only")
-@pytest.mark.parametrize("operation", ["get", "set", "set_large", "keys"])
+@pytest.mark.parametrize(
+    "operation", ["get", "set", "set_large", "keys", "put_file", "get_file"]
+)
 def test_ctrl_c_cancels_a_call_that_waits_on_a_hung_server(stalling, operation):
     proxy, conn = stalling
     db = conn.collection("interrupt", "pw")
@@ -149,6 +152,10 @@ def test_ctrl_c_cancels_a_call_that_waits_on_a_hung_server(stalling, operation):
         "set": lambda: db.__setitem__("k", b"after"),
         "set_large": lambda: db.__setitem__("k", large),
         "keys": lambda: db.keys(),
+        # Files stream on a worker thread, which the signal does not reach: the waiting
+        # thread cancels it.
+        "put_file": lambda: db.put_file("k", io.BytesIO(large)),
+        "get_file": lambda: db.get_file("k", io.BytesIO()),
     }
     proxy.stalled.set()
 

@@ -398,11 +398,11 @@ class Collection(MutableMapping):
         with _progress.opened(path_or_fileobj, "rb") as file:
             total = _progress.remaining(file)
 
-            def transfer(progress: _progress.Report) -> int:
+            def transfer(progress: _progress.Report, stop: Callable[[], None]) -> int:
                 counted = _progress.CountingReader(file, progress, total or 0)
                 # A known length goes into the header (``info`` shows it) and is checked: a
                 # file that changes size while it is stored is refused, not stored torn.
-                return self._core.set_file(key, _values.BYTES, counted, total)
+                return self._core.set_file(key, _values.BYTES, counted, total, stop)
 
             return _progress.on_this_thread(report, transfer)
 
@@ -426,9 +426,9 @@ class Collection(MutableMapping):
         try:
             with _progress.replacing(path_or_fileobj) as file:
 
-                def transfer(progress: _progress.Report) -> Any:
+                def transfer(progress: _progress.Report, stop: Callable[[], None]) -> Any:
                     counted = _progress.CountingWriter(file, progress, total)
-                    return self._core.get_file(key, kinds, counted)
+                    return self._core.get_file(key, kinds, counted, stop)
 
                 found = _progress.on_this_thread(report, transfer)
                 if found is None:

@@ -103,8 +103,8 @@ class Cancelled(Exception):
     """Raised inside a transfer's file calls to stop it; the caller sees why it stopped."""
 
 
-def on_this_thread(report: Report, work: Callable[[Report], Any]) -> Any:
-    """Runs ``work(progress)`` on a worker thread and calls ``report`` on this one.
+def on_this_thread(report: Report, work: Callable[[Report, Callable[[], None]], Any]) -> Any:
+    """Runs ``work(progress, stop)`` on a worker thread and calls ``report`` on this one.
 
     Transfers stream on s3kv's own threads, but a progress callback belongs to the caller's
     thread: Streamlit elements only update from the script's thread, and a caller's callback
@@ -112,9 +112,10 @@ def on_this_thread(report: Report, work: Callable[[Report], Any]) -> Any:
     or writes; this thread reports each update in order.
 
     When ``report`` raises, or this thread is interrupted (Ctrl-C), the transfer is cancelled:
-    the next ``progress`` call raises :class:`Cancelled` inside it, the storage abandons the
-    upload (nothing is stored) or the download, and the exception is raised here once the
-    worker has stopped.
+    the next ``progress`` call raises :class:`Cancelled` inside it, and so does ``stop``, which
+    the storage calls while it waits on the server (so a stalled server does not hold the
+    cancel up); the storage abandons the upload (nothing is stored) or the download, and the
+    exception is raised here once the worker has stopped.
     """
     updates: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
     cancel = threading.Event()
@@ -134,9 +135,13 @@ def on_this_thread(report: Report, work: Callable[[Report], Any]) -> Any:
         if cancel.is_set():
             raise Cancelled("the transfer was cancelled")
 
+    def stop() -> None:
+        if cancel.is_set():
+            raise Cancelled("the transfer was cancelled")
+
     def run() -> None:
         try:
-            outcome["value"] = work(progress)
+            outcome["value"] = work(progress, stop)
         except BaseException as error:  # handed to the caller's thread as it is
             outcome["error"] = error
         finally:

@@ -1,4 +1,4 @@
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 __version__: str
 
@@ -41,5 +41,18 @@ class Collection:
     def list(self, prefix: str = "") -> List[Tuple[str, int, Optional[float]]]: ...
     def info(self, key: str) -> Optional[Dict[str, Any]]: ...
     def len(self) -> int: ...
-    def set_file(self, key: str, kind: int, file: Any, length: Optional[int] = None) -> int: ...
-    def get_file(self, key: str, kinds: Sequence[int], file: Any) -> Optional[Tuple[int, int]]: ...
+    def set_file(
+        self,
+        key: str,
+        kind: int,
+        file: Any,
+        length: Optional[int] = None,
+        stop: Optional[Callable[[], Any]] = None,
+    ) -> int: ...
+    def get_file(
+        self,
+        key: str,
+        kinds: Sequence[int],
+        file: Any,
+        stop: Optional[Callable[[], Any]] = None,
+    ) -> Optional[Tuple[int, int]]: ...
