@@ -81,15 +81,18 @@ fn block_on_until<T: Send>(
             ),
         ));
     }
-    // A mapping given as data= runs Python code inside an s3kv call; that code calling s3kv
-    // again would need a runtime inside the runtime.
+    // A mapping given as data= runs Python code inside an s3kv call, and so does a signal
+    // handler run while a call waits; that code calling s3kv again would need a runtime inside
+    // the runtime.
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(to_py_err(
             py,
             &s3kv::Error::new(
                 ErrorKind::Unsupported,
-                "s3kv was called from inside another s3kv call (from a data= mapping's methods); \
-                 a mapping given as data= must not use s3kv itself",
+                "s3kv was called from inside another s3kv call: from the methods of a mapping \
+                 given as data=, or from a signal handler that ran while s3kv waited; neither may \
+                 use s3kv itself (a signal handler can set a flag that the code checks after the \
+                 call)",
             ),
         ));
     }
