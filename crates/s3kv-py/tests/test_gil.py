@@ -62,7 +62,7 @@ def test_large_buffers_are_pickled_out_of_band():
 
 # The peak resident size of this process alone: VmHWM starts afresh at exec, where
 # getrusage's ru_maxrss would carry over the test runner's own peak.
-PEAK = """
+HIGH_WATER = """
 import json, sys
 import s3kv
 
@@ -71,7 +71,9 @@ def high_water_kib():
         for line in status:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
+"""
 
+PEAK = HIGH_WATER + """
 db = s3kv.connect(mode="local", path=sys.argv[1]).collection("big")
 base = high_water_kib()
 value = db["v"]
@@ -105,16 +107,7 @@ def test_peak_memory_of_a_100_mb_get_is_the_value_and_64_mib(tmp_path, kind):
     assert extra < size + 64 * 2**20, f"a 100 MiB get grew the process by {extra / 2**20:.0f} MiB"
 
 
-PEAK_MANY = """
-import json, sys
-import s3kv
-
-def high_water_kib():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-
+PEAK_MANY = HIGH_WATER + """
 db = s3kv.connect(mode="local", path=sys.argv[1]).collection("big")
 keys = sys.argv[2:]
 base = high_water_kib()
