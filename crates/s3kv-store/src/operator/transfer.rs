@@ -399,8 +399,8 @@ impl OpendalBackend {
         };
         let outcome = match tokio::runtime::Handle::try_current() {
             // A task of its own, so that a caller who stops waiting (a timeout, Ctrl-C) never
-            // cuts a request in half: the upload stops between requests, once it sees the
-            // caller gone, and is aborted with every request it sent known.
+            // cuts a request in half: the upload stops between writes, once it sees the
+            // caller gone, and is aborted by the id its first request got.
             Ok(runtime) => {
                 let (done, answer) = tokio::sync::oneshot::channel();
                 runtime.spawn(async move {
@@ -718,8 +718,8 @@ fn stream_error(
 /// Writes `pieces` through `writer` and closes it: the stored object's metadata and size.
 ///
 /// Stops with an error, between two writes and never inside one, when `gone` resolves (the
-/// caller stopped waiting): every request sent has then been answered, so an abort afterwards
-/// removes everything the upload made.
+/// caller stopped waiting): the request that opens the upload has then been answered, so an
+/// abort afterwards knows the upload and removes everything it made.
 async fn feed(
     writer: &mut opendal::Writer,
     mut pieces: BodyStream,
