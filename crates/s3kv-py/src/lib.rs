@@ -106,8 +106,10 @@ fn block_on_until<T: Send>(
                     done = &mut future => return done.map_err(Stopped::Failed),
                     () = tokio::time::sleep(SIGNAL_CHECK) => {
                         // Dropping the future cancels the call, as a timeout would.
+                        // Runs the Python handler of a signal that arrived (Ctrl-C's raises
+                        // `KeyboardInterrupt`), then asks `stop`.
                         Python::attach(|py| {
-                            signalled(py)?;
+                            py.check_signals()?;
                             stop.map_or(Ok(()), |stop| stop.call0(py).map(drop))
                         })
                         .map_err(Stopped::Signalled)?;
@@ -125,11 +127,6 @@ fn block_on_until<T: Send>(
 /// How often a call that waits on I/O lets Python handle a signal (Ctrl-C raises
 /// `KeyboardInterrupt` within this time rather than when the call ends).
 const SIGNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Runs the Python handler of a signal that arrived (Ctrl-C's raises `KeyboardInterrupt`).
-fn signalled(py: Python<'_>) -> PyResult<()> {
-    py.check_signals()
-}
 
 /// Why [`block_on`] returned without a value.
 enum Stopped {

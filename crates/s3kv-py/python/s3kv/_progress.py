@@ -121,9 +121,12 @@ def on_this_thread(report: Report, work: Callable[[Report, Callable[[], None]], 
     cancel = threading.Event()
     outcome: dict = {}
 
-    def progress(done: int, total: int, final: bool = False) -> None:
+    def stop() -> None:
         if cancel.is_set():
             raise Cancelled("the transfer was cancelled")
+
+    def progress(done: int, total: int, final: bool = False) -> None:
+        stop()
         if not final:
             updates.put((done, total, None))
             return
@@ -132,12 +135,7 @@ def on_this_thread(report: Report, work: Callable[[Report, Callable[[], None]], 
         seen = threading.Event()
         updates.put((done, total, seen))
         seen.wait()
-        if cancel.is_set():
-            raise Cancelled("the transfer was cancelled")
-
-    def stop() -> None:
-        if cancel.is_set():
-            raise Cancelled("the transfer was cancelled")
+        stop()
 
     def run() -> None:
         try:
