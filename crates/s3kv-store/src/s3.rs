@@ -212,11 +212,17 @@ pub fn s3(settings: S3Settings) -> Result<Arc<dyn Backend>, Error> {
 
     // Our own HTTP client, so the connect timeout holds and nothing depends on a process-wide
     // default transport that another library may have installed differently.
-    let client = reqwest::Client::builder()
-        .connect_timeout(settings.connect_timeout)
-        .build()
-        .map_err(|e| invalid("cannot build the http client").with_source(e))?;
-    let transport = HttpTransporter::new(ReqwestTransport::new(client));
+    let transport = if transport::proxy_configured(|name| std::env::var_os(name)) {
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .build()
+            .map_err(|e| invalid("cannot build the http client").with_source(e))?;
+        HttpTransporter::new(ReqwestTransport::new(client))
+    } else {
+        let direct = transport::DirectTransport::new(settings.connect_timeout)
+            .map_err(|e| invalid("cannot build the http client").with_source(e))?;
+        HttpTransporter::new(direct)
+    };
     let context = operator.base_context().with_http_transport(transport);
 
     // Timeout before retry: each attempt gets its own deadline, and the retry layer never has
@@ -354,6 +360,8 @@ impl RetryInterceptor for RetryLog {
         );
     }
 }
+
+mod transport;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,139 @@
+//! The HTTP transport of the s3 backend: hyper's pooled HTTP/1.1 client over rustls, given
+//! `OpenDAL`'s signed requests as they are.
+//!
+//! `OpenDAL`'s stock transport goes through reqwest, which turns each request's URI back into
+//! text and parses it again (twice), runs it through its redirect and retry layers and checks
+//! its proxy rules; for a small value that is a fair share of the client's time. This transport
+//! hands the request straight to hyper's connection pool. It verifies certificates as reqwest
+//! does (the platform's verifier), keeps idle connections as long, and marks the same errors
+//! as worth a retry. It does not follow redirects: an S3 server that redirects a signed request
+//! names the right endpoint in its answer, and a request sent on to another host would no longer
+//! match its signature. Nor does it know proxies, so a proxy set in the environment keeps the
+//! reqwest transport (see [`proxy_configured`]).
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use http_body::{Body, Frame, SizeHint};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use opendal::raw::{parse_content_encoding, parse_content_length};
+use opendal::{Buffer, HttpBody, HttpTransport};
+use rustls_platform_verifier::BuilderVerifierExt;
+
+/// How long an idle connection stays in the pool (reqwest's default too).
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// The environment variables through which reqwest, and so the stock transport, takes a proxy.
+const PROXY_VARIABLES: [&str; 6] =
+    ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
+
+/// Whether the environment, as `lookup` reads it, names a proxy for outgoing requests.
+pub(crate) fn proxy_configured(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    PROXY_VARIABLES.iter().any(|name| lookup(name).is_some_and(|value| !value.is_empty()))
+}
+
+/// hyper's pooled client, for http and https endpoints.
+pub(crate) struct DirectTransport {
+    client: Client<HttpsConnector<HttpConnector>, RequestBody>,
+}
+
+impl DirectTransport {
+    /// A client whose connection attempts give up after `connect_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// The platform's certificate verifier cannot start.
+    pub(crate) fn new(connect_timeout: Duration) -> Result<Self, rustls::Error> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_platform_verifier()?
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        // The TLS layer wraps this connector, so it must accept https addresses too.
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE).build(connector);
+        Ok(Self { client })
+    }
+}
+
+impl HttpTransport for DirectTransport {
+    async fn fetch(
+        &self,
+        request: http::Request<Buffer>,
+    ) -> opendal::Result<http::Response<HttpBody>> {
+        let uri = request.uri().clone();
+        let head = request.method() == http::Method::HEAD;
+        let response = self.client.request(request.map(RequestBody)).await.map_err(|error| {
+            // As reqwest's: every failure to send is worth another try, bar a request hyper
+            // refused to send at all.
+            let refused = std::error::Error::source(&error)
+                .and_then(|source| source.downcast_ref::<hyper::Error>())
+                .is_some_and(hyper::Error::is_user);
+            opendal::Error::new(opendal::ErrorKind::Unexpected, "send http request")
+                .with_operation("http::fetch")
+                .with_context("url", &uri)
+                .with_temporary(!refused)
+                .set_source(error)
+        })?;
+        let (mut parts, body) = response.into_parts();
+        // A HEAD answer's length describes the object, not its (empty) body, and a
+        // content-encoded body's length is of the encoded bytes.
+        let size = if head || parse_content_encoding(&parts.headers)?.is_some() {
+            None
+        } else {
+            parse_content_length(&parts.headers)?
+        };
+        // `OpenDAL` reads the request's URI back from its response for its error messages.
+        parts.extensions.insert(uri.clone());
+        let stream = http_body_util::BodyDataStream::new(body)
+            .try_filter(|piece| std::future::ready(!piece.is_empty()))
+            .map_ok(Buffer::from)
+            .map_err(move |error| {
+                opendal::Error::new(opendal::ErrorKind::Unexpected, "read data from http response")
+                    .with_operation("http::fetch")
+                    .with_context("url", &uri)
+                    .set_temporary()
+                    .set_source(error)
+            });
+        Ok(http::Response::from_parts(parts, HttpBody::new(stream, size)))
+    }
+}
+
+/// A request body: the pieces of an `OpenDAL` buffer, which knows its exact length.
+pub(crate) struct RequestBody(Buffer);
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.next().map(|piece| Ok(Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.len() as u64)
+    }
+}
