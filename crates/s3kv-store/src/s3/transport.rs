@@ -67,7 +67,8 @@ impl DirectTransport {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE).build(connector);
+        let client =
+            Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE).build(connector);
         Ok(Self { client })
     }
 }
@@ -80,16 +81,7 @@ impl HttpTransport for DirectTransport {
         let uri = request.uri().clone();
         let head = request.method() == http::Method::HEAD;
         let response = self.client.request(request.map(RequestBody)).await.map_err(|error| {
-            // As reqwest's: every failure to send is worth another try, bar a request hyper
-            // refused to send at all.
-            let refused = std::error::Error::source(&error)
-                .and_then(|source| source.downcast_ref::<hyper::Error>())
-                .is_some_and(hyper::Error::is_user);
-            opendal::Error::new(opendal::ErrorKind::Unexpected, "send http request")
-                .with_operation("http::fetch")
-                .with_context("url", &uri)
-                .with_temporary(!refused)
-                .set_source(error)
+            send_error(&error).with_operation("http::fetch").with_context("url", &uri)
         })?;
         let (mut parts, body) = response.into_parts();
         // A HEAD answer's length describes the object, not its (empty) body, and a
@@ -105,14 +97,68 @@ impl HttpTransport for DirectTransport {
             .try_filter(|piece| std::future::ready(!piece.is_empty()))
             .map_ok(Buffer::from)
             .map_err(move |error| {
-                opendal::Error::new(opendal::ErrorKind::Unexpected, "read data from http response")
+                let message = causes("read data from http response", &error);
+                opendal::Error::new(opendal::ErrorKind::Unexpected, message)
                     .with_operation("http::fetch")
                     .with_context("url", &uri)
                     .set_temporary()
-                    .set_source(error)
             });
         Ok(http::Response::from_parts(parts, HttpBody::new(stream, size)))
     }
+}
+
+/// `what` followed by `error` and each of its sources: hyper's own text (`client error
+/// (Connect)`) does not say what went wrong, its sources do (`Connection refused`, `invalid peer
+/// certificate: UnknownIssuer`).
+fn causes(what: &str, error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = what.to_owned();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        // Wrappers often repeat their source's text; say it once.
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        next = cause.source();
+    }
+    message
+}
+
+/// Why a request could not be sent, as `OpenDAL` classes it.
+///
+/// A failed TLS session is a setting to fix (the endpoint's scheme or port, or the authorities
+/// this system trusts), not a service that is busy: another try would fail the same way. So is a
+/// request hyper refused to send. Anything else (a refused or reset connection, a timeout, a
+/// server that hung up) may be gone on the next try.
+fn send_error(error: &(dyn std::error::Error + 'static)) -> opendal::Error {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            let what = match tls {
+                rustls::Error::InvalidCertificate(_) => {
+                    "the endpoint's TLS certificate was refused (a certificate authority this \
+                     system does not trust can be added with SSL_CERT_FILE)"
+                }
+                _ => "TLS with the endpoint failed (is it an https endpoint?)",
+            };
+            return opendal::Error::new(opendal::ErrorKind::ConfigInvalid, causes(what, error));
+        }
+        if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_user) {
+            return opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                causes("the http request could not be sent", error),
+            );
+        }
+        // An I/O error shows the error it wraps but gives that error's source as its own, so
+        // the wrapped error itself (often another I/O error) is next.
+        next = match cause.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => cause.source(),
+        };
+    }
+    opendal::Error::new(opendal::ErrorKind::Unexpected, causes("send http request", error))
+        .set_temporary()
 }
 
 /// A request body: the pieces of an `OpenDAL` buffer, which knows its exact length.

@@ -25,6 +25,8 @@ mod s3_specific;
 mod signed;
 #[cfg(feature = "s3")]
 mod transfers;
+#[cfg(feature = "s3")]
+mod transport;
 
 /// Instantiates every case of `suite` as a test in a module named after the backend.
 ///
