@@ -23,7 +23,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use opendal::raw::{parse_content_encoding, parse_content_length};
 use opendal::{Buffer, HttpBody, HttpTransport};
 use rustls_platform_verifier::BuilderVerifierExt;
@@ -67,8 +67,11 @@ impl DirectTransport {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client =
-            Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE).build(connector);
+        // The timer lets the pool close connections that stay idle too long, in the background.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
         Ok(Self { client })
     }
 }

@@ -278,10 +278,14 @@ async fn streamed_read_of_one_part_is_one_get_and_no_head(server: S3Server) {
     assert_eq!(size, large.len() as u64);
     assert!(read == large, "the parts come back in order");
     // The plain GET is given up after its first part; the proxy records only exchanges it
-    // relayed to the end, so what it shows is the two ranged parts after the first.
+    // relayed to the end, which that GET is when the proxy wrote the whole answer into the
+    // socket's buffers before the client hung up. After it come the two ranged parts.
     let log = pair.recorder.take();
     assert!(requests_matching(&log, "HEAD", "").is_empty(), "{log:?}");
-    let gets = requests_matching(&log, "GET", "");
+    let mut gets = requests_matching(&log, "GET", "");
+    if gets.first().is_some_and(|e| e.status == 200) {
+        gets.remove(0);
+    }
     assert_eq!(gets.iter().map(|e| e.status).collect::<Vec<_>>(), [206, 206], "{log:?}");
     let sizes: u64 = gets.iter().map(|e| e.body_bytes).sum();
     assert_eq!(sizes, (PART + 1000) as u64, "{log:?}");
