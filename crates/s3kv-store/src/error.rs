@@ -229,13 +229,36 @@ pub(crate) fn from_opendal(
     backend: &str,
 ) -> Error {
     let kind = kind_of(&error, access);
+    let said = if error.message().trim().is_empty() {
+        unexplained(&error)
+    } else {
+        error.message().to_owned()
+    };
     let message = match kind {
         ErrorKind::Unavailable if error.is_persistent() => {
-            format!("{} (gave up after retrying)", error.message())
+            format!("{said} (gave up after retrying)")
         }
-        _ => error.message().to_owned(),
+        _ => said,
     };
     Error::new(kind, operation, path, backend, message).with_source(error)
+}
+
+/// What to say of an error `OpenDAL` left without a message: an answer with an empty body (a
+/// redirect, a bare 500). Its status is kept in the error's context, which only its text shows.
+fn unexplained(error: &opendal::Error) -> String {
+    let text = error.to_string();
+    let status = text
+        .split_once("response: Parts { status: ")
+        .and_then(|(_, rest)| rest.get(..3))
+        .and_then(|digits| digits.parse::<u16>().ok());
+    match status {
+        Some(status @ 300..=399) => format!(
+            "the server answered HTTP {status}, a redirect, which is not followed: check the \
+             endpoint, the region and the addressing style"
+        ),
+        Some(status) => format!("the server answered HTTP {status} and gave no reason"),
+        None => "the server gave no reason".to_owned(),
+    }
 }
 
 /// Wraps an operating-system error of the fs backend with our context.
@@ -277,6 +300,33 @@ mod tests {
         let ours = from_opendal(error, "get", Access::Read, "a", "memory");
         assert_eq!(ours.kind(), ErrorKind::Unavailable);
         assert!(ours.is_retryable());
+    }
+
+    #[cfg(feature = "s3")]
+    #[test]
+    fn an_answer_without_a_body_is_said_by_its_status() {
+        let response = http::Response::builder().status(307).body(()).expect("a response");
+        let (parts, ()) = response.into_parts();
+        let redirect = opendal::Error::new(opendal::ErrorKind::Unexpected, "")
+            .with_context("response", format!("{parts:?}"));
+        let ours = from_opendal(redirect, "get", Access::Read, "a", "s3");
+        assert!(ours.to_string().contains("answered HTTP 307, a redirect"), "{ours}");
+
+        let response = http::Response::builder().status(500).body(()).expect("a response");
+        let (parts, ()) = response.into_parts();
+        let failure = opendal::Error::new(opendal::ErrorKind::Unexpected, " ")
+            .with_context("response", format!("{parts:?}"))
+            .set_persistent();
+        let ours = from_opendal(failure, "get", Access::Read, "a", "s3");
+        assert!(ours.to_string().contains("answered HTTP 500 and gave no reason"), "{ours}");
+
+        let bare = from_opendal(od_empty(), "get", Access::Read, "a", "s3");
+        assert!(bare.to_string().contains("the server gave no reason"), "{bare}");
+    }
+
+    #[cfg(feature = "s3")]
+    fn od_empty() -> opendal::Error {
+        opendal::Error::new(opendal::ErrorKind::Unexpected, "")
     }
 
     #[test]

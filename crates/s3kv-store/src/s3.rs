@@ -213,14 +213,17 @@ pub fn s3(settings: S3Settings) -> Result<Arc<dyn Backend>, Error> {
     // Our own HTTP client, so the connect timeout holds and nothing depends on a process-wide
     // default transport that another library may have installed differently.
     let transport = if transport::proxy_configured(|name| std::env::var_os(name)) {
+        // Redirects are not followed on either transport (see `transport.rs`).
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| invalid("cannot build the http client").with_source(e))?;
-        HttpTransporter::new(ReqwestTransport::new(client))
+            .map_err(|e| invalid(&transport::causes("cannot build the http client", &e)))?;
+        HttpTransporter::new(transport::ProxiedTransport(ReqwestTransport::new(client)))
     } else {
-        let direct = transport::DirectTransport::new(settings.connect_timeout)
-            .map_err(|e| invalid("cannot build the http client").with_source(e))?;
+        let https = plan.endpoint.starts_with("https://");
+        let direct = transport::DirectTransport::new(settings.connect_timeout, https)
+            .map_err(|e| invalid(&e))?;
         HttpTransporter::new(direct)
     };
     let context = operator.base_context().with_http_transport(transport);
@@ -280,7 +283,7 @@ fn plan(settings: &S3Settings, env: impl Fn(&str) -> Option<String>) -> Result<P
         .or_else(|| env("AWS_DEFAULT_REGION").filter(|v| !v.is_empty()))
         .unwrap_or_else(|| FALLBACK_REGION.to_owned());
     let endpoint = match endpoint {
-        Some(endpoint) => endpoint.to_owned(),
+        Some(endpoint) => lowercase_scheme(endpoint),
         None => format!("https://s3.{region}.amazonaws.com"),
     };
 
@@ -341,6 +344,15 @@ fn plan(settings: &S3Settings, env: impl Fn(&str) -> Option<String>) -> Result<P
         Addressing::Auto => settings.endpoint.is_none() && !settings.bucket.contains('.'),
     };
     Ok(Plan { endpoint, region, virtual_host, key_prefix, explicit_credentials, description })
+}
+
+/// `endpoint` with its scheme in lower case: a URL's scheme is not case-sensitive, but the
+/// HTTP client takes only `http` and `https` as written so.
+fn lowercase_scheme(endpoint: &str) -> String {
+    match endpoint.split_once("://") {
+        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+        None => endpoint.to_owned(),
+    }
 }
 
 /// Logs each retry as a warning, naming the backend, the operation and the cause.

@@ -25,6 +25,14 @@ fn debug_redacts_secret_key_and_session_token() {
 }
 
 #[test]
+fn the_endpoint_scheme_is_taken_in_any_case() {
+    let mut settings = local("b");
+    settings.endpoint = Some("HTTPS://Example.test:9000/".to_owned());
+    let plan = plan(&settings, no_env).ok();
+    assert_eq!(plan.map(|p| p.endpoint), Some("https://Example.test:9000".to_owned()));
+}
+
+#[test]
 fn custom_endpoint_uses_path_style_and_fallback_region() {
     let plan = plan(&local("b"), no_env).ok();
     let plan = plan.as_ref();

@@ -26,6 +26,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use opendal::raw::{parse_content_encoding, parse_content_length};
 use opendal::{Buffer, HttpBody, HttpTransport};
+use opendal_http_transport_reqwest::ReqwestTransport;
 use rustls_platform_verifier::BuilderVerifierExt;
 
 /// How long an idle connection stays in the pool (reqwest's default too).
@@ -46,17 +47,26 @@ pub(crate) struct DirectTransport {
 }
 
 impl DirectTransport {
-    /// A client whose connection attempts give up after `connect_timeout`.
+    /// A client whose connection attempts give up after `connect_timeout`; `https` says whether
+    /// it will be asked for https addresses.
     ///
     /// # Errors
     ///
-    /// The platform's certificate verifier cannot start.
-    pub(crate) fn new(connect_timeout: Duration) -> Result<Self, rustls::Error> {
+    /// For `https`, the system's certificate verifier cannot start, and the message says why.
+    pub(crate) fn new(connect_timeout: Duration, https: bool) -> Result<Self, String> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_platform_verifier()?
-            .with_no_client_auth();
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("cannot set up TLS: {e}"))?;
+        let tls = match builder.clone().with_platform_verifier() {
+            Ok(verifying) => verifying.with_no_client_auth(),
+            Err(error) if https => return Err(verifier_failed(&error)),
+            // An http endpoint never opens a TLS session: a system without certificates (a
+            // small container, say) need not stop it. Without authorities, no server passes.
+            Err(_) => {
+                builder.with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth()
+            }
+        };
         let mut http = HttpConnector::new();
         // The TLS layer wraps this connector, so it must accept https addresses too.
         http.enforce_http(false);
@@ -113,7 +123,7 @@ impl HttpTransport for DirectTransport {
 /// `what` followed by `error` and each of its sources: hyper's own text (`client error
 /// (Connect)`) does not say what went wrong, its sources do (`Connection refused`, `invalid peer
 /// certificate: UnknownIssuer`).
-fn causes(what: &str, error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn causes(what: &str, error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = what.to_owned();
     let mut next = Some(error);
     while let Some(cause) = next {
@@ -130,38 +140,109 @@ fn causes(what: &str, error: &(dyn std::error::Error + 'static)) -> String {
 
 /// Why a request could not be sent, as `OpenDAL` classes it.
 ///
-/// A failed TLS session is a setting to fix (the endpoint's scheme or port, or the authorities
-/// this system trusts), not a service that is busy: another try would fail the same way. So is a
-/// request hyper refused to send. Anything else (a refused or reset connection, a timeout, a
-/// server that hung up) may be gone on the next try.
+/// A TLS session that fails on the endpoint's certificate, or because the endpoint does not
+/// speak TLS, or shares no version or cipher with this client, is a setting to fix (the
+/// endpoint's scheme or port, or the authorities this system trusts), not a busy service:
+/// another try would fail the same way. So is a request hyper refused to send. Anything else (a
+/// refused or reset connection, a timeout, a server that hung up or sent a TLS alert) may be gone
+/// on the next try.
 fn send_error(error: &(dyn std::error::Error + 'static)) -> opendal::Error {
-    let mut next = Some(error);
-    while let Some(cause) = next {
-        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-            let what = match tls {
-                rustls::Error::InvalidCertificate(_) => {
-                    "the endpoint's TLS certificate was refused (a certificate authority this \
-                     system does not trust can be added with SSL_CERT_FILE)"
-                }
-                _ => "TLS with the endpoint failed (is it an https endpoint?)",
-            };
-            return opendal::Error::new(opendal::ErrorKind::ConfigInvalid, causes(what, error));
+    use opendal::ErrorKind::{ConfigInvalid, Unexpected};
+
+    if let Some(tls) = chain(error).find_map(|cause| cause.downcast_ref::<rustls::Error>()) {
+        let setting = match tls {
+            rustls::Error::InvalidCertificate(problem) => Some(certificate_refused(problem)),
+            rustls::Error::InvalidMessage(_) => Some(
+                "the endpoint does not answer in TLS (is it an http endpoint, or the wrong port?)"
+                    .to_owned(),
+            ),
+            rustls::Error::PeerIncompatible(_) => {
+                Some("the endpoint and this client share no TLS version or cipher".to_owned())
+            }
+            _ => None,
+        };
+        if let Some(what) = setting {
+            return opendal::Error::new(ConfigInvalid, causes(&what, error));
         }
-        if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_user) {
-            return opendal::Error::new(
-                opendal::ErrorKind::Unexpected,
-                causes("the http request could not be sent", error),
+    }
+    let refused = chain(error)
+        .any(|cause| cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_user));
+    if refused {
+        return opendal::Error::new(
+            Unexpected,
+            causes("the http request could not be sent", error),
+        );
+    }
+    opendal::Error::new(Unexpected, causes("send http request", error)).set_temporary()
+}
+
+/// What to say when the system's certificate verifier cannot start: most often no authority
+/// could be read, from the system or from the files the environment names.
+fn verifier_failed(error: &rustls::Error) -> String {
+    let mut message = format!("cannot check the endpoint's TLS certificates: {error}");
+    for name in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+        if let Some(value) = std::env::var_os(name) {
+            message = format!(
+                "{message} ({name} names {}: it must hold PEM certificates this process can read)",
+                std::path::Path::new(&value).display()
             );
         }
-        // An I/O error shows the error it wraps but gives that error's source as its own, so
-        // the wrapped error itself (often another I/O error) is next.
-        next = match cause.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+    }
+    message
+}
+
+/// What to say of a certificate the verifier refused.
+fn certificate_refused(problem: &rustls::CertificateError) -> String {
+    let mut what = "the endpoint's TLS certificate was refused".to_owned();
+    if matches!(problem, rustls::CertificateError::UnknownIssuer) {
+        what.push_str(
+            " (it comes from an authority this system does not trust; a file of trusted \
+             authorities can be named with SSL_CERT_FILE",
+        );
+        what.push(')');
+    }
+    what
+}
+
+/// `error` and the errors under it, first to last.
+///
+/// An I/O error shows the error it wraps but gives that error's source as its own; here the
+/// wrapped error itself (often another I/O error) comes next.
+fn chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |cause| {
+        match cause.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
             Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
             None => cause.source(),
-        };
+        }
+    })
+}
+
+/// reqwest's transport, for a proxy set in the environment, with its failures said and classed
+/// as [`DirectTransport`]'s are.
+pub(crate) struct ProxiedTransport(pub(crate) ReqwestTransport);
+
+impl HttpTransport for ProxiedTransport {
+    async fn fetch(
+        &self,
+        request: http::Request<Buffer>,
+    ) -> opendal::Result<http::Response<HttpBody>> {
+        self.0.fetch(request).await.map_err(|error| {
+            // The stock transport puts the failure under a bare "send http request".
+            match std::error::Error::source(&error) {
+                Some(cause) if error.kind() == opendal::ErrorKind::Unexpected => {
+                    let again = send_error(cause);
+                    if again.kind() == opendal::ErrorKind::ConfigInvalid {
+                        return again;
+                    }
+                    opendal::Error::new(error.kind(), causes(error.message(), cause))
+                        .with_temporary(error.is_temporary())
+                }
+                _ => error,
+            }
+        })
     }
-    opendal::Error::new(opendal::ErrorKind::Unexpected, causes("send http request", error))
-        .set_temporary()
 }
 
 /// A request body: the pieces of an `OpenDAL` buffer, which knows its exact length.

@@ -51,6 +51,18 @@ fn an_https_endpoint_must_show_a_certificate_the_system_trusts() {
 
     let refused = run_child("refused", &endpoint, &[]);
     assert!(refused.success, "{}", refused.output);
+    // The same through reqwest, which a proxy variable selects (here one that the endpoint is
+    // an exception to).
+    let refused = run_child("refused", &endpoint, &proxy_excepting_loopback());
+    assert!(refused.success, "{}", refused.output);
+    // A file of authorities that is not there stops an https backend from opening, and says so;
+    // an http endpoint does not need it.
+    let missing = [("SSL_CERT_FILE", std::ffi::OsString::from("/nonexistent/ca.pem"))];
+    let child = run_child("unreadable", &endpoint, &missing);
+    assert!(child.success, "{}", child.output);
+    let plain = Server::start(false);
+    let child = run_child("trusted", &format!("http://127.0.0.1:{}", plain.port), &missing);
+    assert!(child.success, "{}", child.output);
     assert!(server.requests().is_empty(), "a request got through: {:?}", server.requests());
 
     // A plain http server at an https endpoint is a setting to fix, said as such.
@@ -63,6 +75,36 @@ fn an_https_endpoint_must_show_a_certificate_the_system_trusts() {
     assert!(trusted.success, "{}", trusted.output);
     let requests = server.requests();
     assert!(requests.iter().any(|r| r.starts_with("get /bucket/k ")), "{requests:?}");
+
+    // An alert from a server that speaks TLS is not a setting: the next try gets through.
+    let alerting = Server::alerting_once();
+    let endpoint = format!("https://127.0.0.1:{}", alerting.port);
+    let trusted = run_child("trusted", &endpoint, &[("SSL_CERT_FILE", fixture("authority.pem"))]);
+    assert!(trusted.success, "{}", trusted.output);
+    assert_eq!(alerting.requests().len(), 1, "{:?}", alerting.requests());
+}
+
+#[test]
+fn redirects_are_not_followed() {
+    let target = Server::start(false);
+    let redirecting = Server::redirecting(format!("http://127.0.0.1:{}/bucket/k", target.port));
+    let endpoint = format!("http://127.0.0.1:{}", redirecting.port);
+    for extra in [Vec::new(), proxy_excepting_loopback()] {
+        let child = run_child("redirected", &endpoint, &extra);
+        assert!(child.success, "{}", child.output);
+    }
+    assert!(!redirecting.requests().is_empty(), "the child never asked");
+    assert!(target.requests().is_empty(), "a redirect was followed: {:?}", target.requests());
+}
+
+/// A proxy for every request but those to loopback: it makes the backend use reqwest, which
+/// then connects directly.
+fn proxy_excepting_loopback() -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![
+        ("HTTP_PROXY", "http://127.0.0.1:9".into()),
+        ("HTTPS_PROXY", "http://127.0.0.1:9".into()),
+        ("NO_PROXY", "127.0.0.1".into()),
+    ]
 }
 
 #[test]
@@ -91,7 +133,17 @@ async fn transport_child() {
     settings.access_key = Some("s3kv-test".to_owned());
     settings.secret_key = Some("s3kv-test-secret".to_owned());
     settings.region = Some("us-east-1".to_owned());
-    let backend = s3kv_store::s3(settings).expect("opening sends nothing");
+    let opened = s3kv_store::s3(settings);
+    if case.to_str() == Some("unreadable") {
+        let error = opened.expect_err("no authority can be read");
+        let message = error.to_string();
+        assert_eq!(error.kind(), ErrorKind::InvalidConfig, "{message}");
+        assert!(message.contains("cannot check the endpoint's TLS certificates"), "{message}");
+        assert!(message.contains("SSL_CERT_FILE names /nonexistent/ca.pem"), "{message}");
+        eprintln!("{CHILD_PASSED}");
+        return;
+    }
+    let backend = opened.expect("opening sends nothing");
 
     let started = Instant::now();
     let result = backend.get("k").await;
@@ -111,8 +163,13 @@ async fn transport_child() {
         Some("plaintext") => {
             let error = result.expect_err("the server does not speak TLS");
             let message = error.to_string();
-            assert!(message.contains("TLS with the endpoint failed"), "{message}");
+            assert!(message.contains("does not answer in TLS"), "{message}");
             assert_eq!(error.kind(), ErrorKind::InvalidConfig, "{message}");
+        }
+        Some("redirected") => {
+            let error = result.expect_err("a redirect is not followed");
+            let message = error.to_string();
+            assert!(message.contains("answered HTTP 307, a redirect"), "{message}");
         }
         Some("trusted" | "proxied") => {
             let object = result.expect("the server answers");
@@ -170,6 +227,21 @@ struct Server {
 
 impl Server {
     fn start(tls: bool) -> Self {
+        Self::serve(tls, None, false)
+    }
+
+    /// A TLS server that ends its first session at once with a fatal alert, as a server that
+    /// is restarting may, and serves every later one.
+    fn alerting_once() -> Self {
+        Self::serve(true, None, true)
+    }
+
+    /// A plain server that answers every request with a 307 to `location`.
+    fn redirecting(location: String) -> Self {
+        Self::serve(false, Some(location), false)
+    }
+
+    fn serve(tls: bool, location: Option<String>, alert_first: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         listener.set_nonblocking(true).expect("non-blocking listener");
         let port = listener.local_addr().expect("local address").port();
@@ -177,12 +249,18 @@ impl Server {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (seen_by_thread, stop_seen) = (Arc::clone(&seen), Arc::clone(&stop));
+        let redirect = location;
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
+            let mut alert = alert_first;
             while !stop_seen.load(Ordering::Relaxed) && started.elapsed() < SERVER_LIFETIME {
                 match listener.accept() {
+                    Ok((socket, _)) if alert => {
+                        alert = false;
+                        send_alert(socket);
+                    }
                     Ok((socket, _)) => {
-                        if let Some(line) = answer(socket, config.clone()) {
+                        if let Some(line) = answer(socket, config.clone(), redirect.as_deref()) {
                             seen_by_thread.lock().expect("request list").push(line);
                         }
                     }
@@ -210,6 +288,16 @@ impl Drop for Server {
     }
 }
 
+/// Reads the client's greeting and answers with a fatal `internal_error` alert, then hangs up.
+fn send_alert(mut socket: TcpStream) {
+    socket.set_nonblocking(false).expect("blocking socket");
+    socket.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+    let mut greeting = [0u8; 4096];
+    let _ = socket.read(&mut greeting);
+    // A TLS record: alert (21), version 3.3, length 2, level fatal (2), internal_error (80).
+    let _ = socket.write_all(&[21, 3, 3, 0, 2, 2, 80]);
+}
+
 fn server_config() -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -231,19 +319,23 @@ fn server_config() -> Arc<rustls::ServerConfig> {
 
 /// Reads one request from `socket` (over TLS with `tls`), answers it with [`BODY`] and returns
 /// its request line; `None` when no whole request arrived (a refused TLS handshake).
-fn answer(socket: TcpStream, tls: Option<Arc<rustls::ServerConfig>>) -> Option<String> {
+fn answer(
+    socket: TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    redirect: Option<&str>,
+) -> Option<String> {
     socket.set_nonblocking(false).expect("blocking socket");
     socket.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
     match tls {
         Some(config) => {
             let connection = rustls::ServerConnection::new(config).expect("tls session");
-            exchange(rustls::StreamOwned::new(connection, socket))
+            exchange(rustls::StreamOwned::new(connection, socket), redirect)
         }
-        None => exchange(socket),
+        None => exchange(socket, redirect),
     }
 }
 
-fn exchange(mut stream: impl Read + Write) -> Option<String> {
+fn exchange(mut stream: impl Read + Write, redirect: Option<&str>) -> Option<String> {
     let mut head = Vec::new();
     let mut buffer = [0u8; 4096];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
@@ -259,12 +351,20 @@ fn exchange(mut stream: impl Read + Write) -> Option<String> {
             return None;
         }
     }
-    let answer = format!(
-        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\netag: \"e1\"\r\nconnection: close\r\n\r\n",
-        BODY.len()
-    );
-    stream.write_all(answer.as_bytes()).ok()?;
-    stream.write_all(BODY).ok()?;
+    if let Some(location) = redirect {
+        let answer = format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: {location}\r\ncontent-length: 0\r\n\
+             connection: close\r\n\r\n"
+        );
+        stream.write_all(answer.as_bytes()).ok()?;
+    } else {
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\netag: \"e1\"\r\nconnection: close\r\n\r\n",
+            BODY.len()
+        );
+        stream.write_all(answer.as_bytes()).ok()?;
+        stream.write_all(BODY).ok()?;
+    }
     stream.flush().ok()?;
     let head = String::from_utf8_lossy(&head).to_lowercase();
     head.lines().next().map(str::to_owned)
