@@ -171,3 +171,17 @@ fn s3_reads_ranges_and_uploads_in_parts() {
     let capabilities = s3(local("b")).ok().map(|b| b.capabilities());
     assert_eq!(capabilities.as_ref().map(|c| (c.ranged_read, c.multipart)), Some((true, true)));
 }
+
+#[test]
+fn a_proxy_is_seen_in_any_of_its_variables_and_an_empty_one_is_none() {
+    let only = |name: &'static str, value: &'static str| {
+        move |asked: &str| (asked == name).then(|| std::ffi::OsString::from(value))
+    };
+    assert!(!transport::proxy_configured(|_| None));
+    for name in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    {
+        assert!(transport::proxy_configured(only(name, "http://proxy.test:3128")), "{name}");
+        assert!(!transport::proxy_configured(only(name, "")), "{name} empty");
+    }
+    assert!(!transport::proxy_configured(only("NO_PROXY", "*")));
+}

@@ -5,11 +5,11 @@
 //! text and parses it again (twice), runs it through its redirect and retry layers and checks
 //! its proxy rules; for a small value that is a fair share of the client's time. This transport
 //! hands the request straight to hyper's connection pool. It verifies certificates as reqwest
-//! does (the platform's verifier), keeps idle connections as long, and marks the same errors
-//! as worth a retry. It does not follow redirects: an S3 server that redirects a signed request
-//! names the right endpoint in its answer, and a request sent on to another host would no longer
-//! match its signature. Nor does it know proxies, so a proxy set in the environment keeps the
-//! reqwest transport (see [`proxy_configured`]).
+//! does (the platform's verifier) and keeps idle connections as long. It does not know proxies,
+//! so a proxy set in the environment selects reqwest's transport (see [`proxy_configured`]),
+//! wrapped so that its failures read and are classed the same. Neither follows redirects: a
+//! signed request sent on to another address would no longer match its signature, so a
+//! redirect is reported with its status instead.
 
 use std::convert::Infallible;
 use std::pin::Pin;
