@@ -157,10 +157,13 @@ def measure_backend(
             )
 
     # Rounds take the clients in turn, so a slow spell of the machine falls on all of them
-    # rather than on whichever ran then; each figure is the median of a client's rounds.
+    # rather than on whichever ran then; each figure is the median of a client's rounds. Each
+    # round starts one client later, so no client always follows the same one (and the server
+    # work that client leaves behind).
     rounds: Dict[str, List[Dict[str, Any]]] = {client: [] for client in runnable}
     for round_number in range(sizes["rounds"]):
-        for client in runnable:
+        shift = round_number % max(len(runnable), 1)
+        for client in runnable[shift:] + runnable[:shift]:
             if round_number > 0 and not rounds[client][0].get("repeat", False):
                 continue
             label = f"1 KB latency and batches, round {round_number + 1}"
