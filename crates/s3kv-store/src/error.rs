@@ -236,7 +236,7 @@ pub(crate) fn from_opendal(
     };
     let message = match kind {
         ErrorKind::Unavailable if error.is_persistent() => {
-            format!("{said} (gave up after retrying)")
+            format!("{said} (after any retries allowed)")
         }
         _ => said,
     };

@@ -218,7 +218,10 @@ pub fn s3(settings: S3Settings) -> Result<Arc<dyn Backend>, Error> {
             .connect_timeout(settings.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| invalid(&transport::causes("cannot build the http client", &e)))?;
+            .map_err(|e| {
+                let cause = transport::causes("cannot build the http client", &e);
+                invalid(&format!("{cause}{}", transport::named_authorities()))
+            })?;
         HttpTransporter::new(transport::ProxiedTransport(ReqwestTransport::new(client)))
     } else {
         let https = plan.endpoint.starts_with("https://");

@@ -179,21 +179,33 @@ fn send_error(error: &(dyn std::error::Error + 'static)) -> opendal::Error {
 /// What to say when the system's certificate verifier cannot start: most often no authority
 /// could be read, from the system or from the files the environment names.
 fn verifier_failed(error: &rustls::Error) -> String {
-    let mut message = format!("cannot check the endpoint's TLS certificates: {error}");
+    format!("cannot check the endpoint's TLS certificates: {error}{}", named_authorities())
+}
+
+/// What the environment names as trusted authorities, to follow a message of certificates
+/// that could not be loaded; empty when it names none.
+pub(crate) fn named_authorities() -> String {
+    let mut said = String::new();
     for name in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
         if let Some(value) = std::env::var_os(name) {
-            message = format!(
-                "{message} ({name} names {}: it must hold PEM certificates this process can read)",
+            said = format!(
+                "{said} ({name} names {}: it must hold PEM certificates this process can read)",
                 std::path::Path::new(&value).display()
             );
         }
     }
-    message
+    said
 }
 
 /// What to say of a certificate the verifier refused.
 fn certificate_refused(problem: &rustls::CertificateError) -> String {
     let mut what = "the endpoint's TLS certificate was refused".to_owned();
+    if format!("{problem:?}").contains("CaUsedAsEndEntity") {
+        what.push_str(
+            " (it is marked as an authority's own certificate, as `openssl req -x509` makes \
+             them; the server must show one an authority issued)",
+        );
+    }
     if matches!(problem, rustls::CertificateError::UnknownIssuer) {
         what.push_str(
             " (it comes from an authority this system does not trust; a file of trusted \

@@ -76,6 +76,12 @@ fn an_https_endpoint_must_show_a_certificate_the_system_trusts() {
     let requests = server.requests();
     assert!(requests.iter().any(|r| r.starts_with("get /bucket/k ")), "{requests:?}");
 
+    // An authority's own certificate is not a server's, even from a trusted authority.
+    let authority = Server::showing_the_authority();
+    let endpoint = format!("https://127.0.0.1:{}", authority.port);
+    let child = run_child("authority", &endpoint, &[("SSL_CERT_FILE", fixture("authority.pem"))]);
+    assert!(child.success, "{}", child.output);
+
     // An alert from a server that speaks TLS is not a setting: the next try gets through.
     let alerting = Server::alerting_once();
     let endpoint = format!("https://127.0.0.1:{}", alerting.port);
@@ -160,6 +166,12 @@ async fn transport_child() {
             assert!(!error.is_retryable(), "{message}");
             assert!(started.elapsed() < Duration::from_secs(5), "retried: {:?}", started.elapsed());
         }
+        Some("authority") => {
+            let error = result.expect_err("an authority's certificate is not a server's");
+            let message = error.to_string();
+            assert!(message.contains("marked as an authority's own certificate"), "{message}");
+            assert_eq!(error.kind(), ErrorKind::InvalidConfig, "{message}");
+        }
         Some("plaintext") => {
             let error = result.expect_err("the server does not speak TLS");
             let message = error.to_string();
@@ -227,25 +239,33 @@ struct Server {
 
 impl Server {
     fn start(tls: bool) -> Self {
-        Self::serve(tls, None, false)
+        Self::serve(tls.then(|| server_config("server.pem", "server.key")), None, false)
     }
 
     /// A TLS server that ends its first session at once with a fatal alert, as a server that
     /// is restarting may, and serves every later one.
     fn alerting_once() -> Self {
-        Self::serve(true, None, true)
+        Self::serve(Some(server_config("server.pem", "server.key")), None, true)
     }
 
     /// A plain server that answers every request with a 307 to `location`.
     fn redirecting(location: String) -> Self {
-        Self::serve(false, Some(location), false)
+        Self::serve(None, Some(location), false)
     }
 
-    fn serve(tls: bool, location: Option<String>, alert_first: bool) -> Self {
+    /// A TLS server that shows the test authority's own certificate.
+    fn showing_the_authority() -> Self {
+        Self::serve(Some(server_config("authority.pem", "authority.key")), None, false)
+    }
+
+    fn serve(
+        config: Option<Arc<rustls::ServerConfig>>,
+        location: Option<String>,
+        alert_first: bool,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         listener.set_nonblocking(true).expect("non-blocking listener");
         let port = listener.local_addr().expect("local address").port();
-        let config = tls.then(server_config);
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (seen_by_thread, stop_seen) = (Arc::clone(&seen), Arc::clone(&stop));
@@ -298,15 +318,16 @@ fn send_alert(mut socket: TcpStream) {
     let _ = socket.write_all(&[21, 3, 3, 0, 2, 2, 80]);
 }
 
-fn server_config() -> Arc<rustls::ServerConfig> {
+/// A TLS server's configuration with the fixture certificate and key of these names.
+fn server_config(certificate: &str, key: &str) -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-    let chain = CertificateDer::pem_file_iter(fixture("server.pem"))
+    let chain = CertificateDer::pem_file_iter(fixture(certificate))
         .expect("server certificate")
         .collect::<Result<Vec<_>, _>>()
         .expect("server certificate");
-    let key = PrivateKeyDer::from_pem_file(fixture("server.key")).expect("server key");
+    let key = PrivateKeyDer::from_pem_file(fixture(key)).expect("server key");
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
