@@ -54,6 +54,21 @@ def test_a_text_mode_file_is_refused_with_the_fix(conn, tmp_path):
         with pytest.raises(TypeError, match="binary mode"):
             db.put_file("notes", text_file)
     assert "notes" not in db
+    # Bytes that do not decode as text are refused the same way, before anything is read.
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(bytes(range(128, 256)) * 64)
+    with open(noise, "r", encoding="utf-8") as text_file:
+        with pytest.raises(TypeError, match=r"text mode.*binary mode \('rb'\)"):
+            db.put_file("noise", text_file)
+        assert text_file.tell() == 0
+    assert "noise" not in db
+    db["value"] = b"some bytes"
+    target = tmp_path / "out.txt"
+    with open(target, "w", encoding="utf-8") as text_file:
+        with pytest.raises(TypeError, match=r"binary mode \('wb'\)"):
+            db.get_file("value", text_file)
+        with pytest.raises(TypeError, match="binary mode"):
+            db.get_file("value", io.StringIO())
 
 
 def test_get_file_to_a_path_is_all_or_nothing(conn, tmp_path):

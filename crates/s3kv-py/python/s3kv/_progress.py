@@ -85,7 +85,18 @@ def opened(path_or_fileobj: Union[str, "os.PathLike[str]", IO[bytes]], mode: str
         with open(path_or_fileobj, mode) as file:
             yield file
     else:
-        yield path_or_fileobj
+        yield binary(path_or_fileobj, "rb")
+
+
+def binary(file: Any, mode: str) -> Any:
+    """``file`` itself, unless it is a text file, which the bytes of a value do not go through
+    (its reads would fail only once a piece does not decode, its writes at once)."""
+    if isinstance(file, io.TextIOBase):
+        raise TypeError(
+            f"{file!r} is open in text mode; s3kv reads and writes files as bytes: open it in "
+            f"binary mode ({mode!r})"
+        )
+    return file
 
 
 def remaining(file: Any) -> Optional[int]:
@@ -228,7 +239,7 @@ def replacing(path_or_fileobj: Union[str, "os.PathLike[str]", IO[bytes]]) -> Ite
     file at the path when the block succeeds, and is removed when it fails; or, for a device or
     a named pipe, the path opened for writing."""
     if not isinstance(path_or_fileobj, (str, bytes, os.PathLike)):
-        yield path_or_fileobj
+        yield binary(path_or_fileobj, "wb")
         return
     # A symbolic link keeps pointing where it did: the file it names is the one replaced.
     target = os.path.realpath(os.fsdecode(path_or_fileobj))
