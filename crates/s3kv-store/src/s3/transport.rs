@@ -125,15 +125,13 @@ impl HttpTransport for DirectTransport {
 /// certificate: UnknownIssuer`).
 pub(crate) fn causes(what: &str, error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = what.to_owned();
-    let mut next = Some(error);
-    while let Some(cause) = next {
+    for cause in chain(error) {
         let text = cause.to_string();
         // Wrappers often repeat their source's text; say it once.
         if !message.ends_with(&text) {
             message.push_str(": ");
             message.push_str(&text);
         }
-        next = cause.source();
     }
     message
 }
@@ -209,9 +207,8 @@ fn certificate_refused(problem: &rustls::CertificateError) -> String {
     if matches!(problem, rustls::CertificateError::UnknownIssuer) {
         what.push_str(
             " (it comes from an authority this system does not trust; a file of trusted \
-             authorities can be named with SSL_CERT_FILE",
+             authorities can be named with SSL_CERT_FILE)",
         );
-        what.push(')');
     }
     what
 }
