@@ -1,7 +1,7 @@
 //! Conditional writes where they matter most: a server that ignores them is caught, one that
 //! honours them is believed, and compare-and-swap holds between processes.
 
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,8 +61,7 @@ async fn counter_value(backend: &dyn Backend) -> u64 {
 
 /// Starts a child process of this test binary that increments the counter [`INCREMENTS`] times.
 fn spawn_counter(backend: &str) -> Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "conditions::cas_counter_child", "--nocapture", "--test-threads", "1"])
+    crate::harness::child_test("conditions::cas_counter_child")
         .env(CHILD_BACKEND, backend)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -2,7 +2,7 @@
 //! or the new one, never a torn mix, and no temporary file shows up as a key.
 
 use std::hash::{BuildHasher, Hasher};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -127,8 +127,7 @@ async fn writer_killed_a_hundred_times_leaves_every_key_whole() {
 
     let mut generations = 0;
     for _ in 0..KILLS {
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", "crash::crash_writer_child", "--test-threads", "1"])
+        let mut child = crate::harness::child_test("crash::crash_writer_child")
             .env(CHILD_FOLDER, &root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

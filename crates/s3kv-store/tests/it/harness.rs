@@ -140,3 +140,12 @@ pub(crate) async fn listed(backend: &dyn Backend, prefix: &str) -> BTreeSet<Stri
 pub(crate) fn paths(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|&p| p.to_owned()).collect()
 }
+
+/// A command that runs the test `test` (`module::name`) of this same test binary alone in a
+/// child process, its output not captured: for cases that need an environment or a process of
+/// their own.
+pub(crate) fn child_test(test: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    command.args(["--exact", test, "--nocapture", "--test-threads", "1"]);
+    command
+}

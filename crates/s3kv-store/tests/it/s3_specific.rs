@@ -67,9 +67,7 @@ fn explicit_keys_never_send_an_ambient_session_token() {
     // this same test binary runs the probe with a prepared environment.
     let home = tempfile::tempdir().expect("temporary home");
     let missing = home.path().join("missing");
-    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "s3_specific::credential_probe_child", "--nocapture"])
-        .args(["--test-threads", "1"])
+    let output = crate::harness::child_test("s3_specific::credential_probe_child")
         .env(CHILD_MARKER, "1")
         .env("HOME", home.path())
         .env("AWS_ACCESS_KEY_ID", "AMBIENTKEY")

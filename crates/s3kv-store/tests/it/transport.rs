@@ -202,11 +202,8 @@ struct ChildRun {
 /// Runs [`transport_child`] in a child process for `case`, with `extra` added to an
 /// environment cleared of proxies and certificate locations.
 fn run_child(case: &str, endpoint: &str, extra: &[(&str, std::ffi::OsString)]) -> ChildRun {
-    let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
-    command
-        .args(["--exact", "transport::transport_child", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_CASE, case)
-        .env(CHILD_ENDPOINT, endpoint);
+    let mut command = crate::harness::child_test("transport::transport_child");
+    command.env(CHILD_CASE, case).env(CHILD_ENDPOINT, endpoint);
     for name in AMBIENT {
         command.env_remove(name);
     }
@@ -228,8 +225,8 @@ fn fixture(name: &str) -> std::ffi::OsString {
     path.into_os_string()
 }
 
-/// A loopback server that answers every request with [`BODY`] and keeps the request lines
-/// (lowercase) it saw; over TLS with the fixture certificate when asked. It stops when dropped.
+/// A loopback server that answers every request with [`BODY`] (or a redirect) and keeps the
+/// request lines (lowercase) it saw; over TLS when given a configuration. It stops when dropped.
 struct Server {
     port: u16,
     seen: Arc<std::sync::Mutex<Vec<String>>>,
@@ -269,7 +266,6 @@ impl Server {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (seen_by_thread, stop_seen) = (Arc::clone(&seen), Arc::clone(&stop));
-        let redirect = location;
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
             let mut alert = alert_first;
@@ -280,7 +276,7 @@ impl Server {
                         send_alert(socket);
                     }
                     Ok((socket, _)) => {
-                        if let Some(line) = answer(socket, config.clone(), redirect.as_deref()) {
+                        if let Some(line) = answer(socket, config.clone(), location.as_deref()) {
                             seen_by_thread.lock().expect("request list").push(line);
                         }
                     }
