@@ -19,6 +19,9 @@ const PYPROJECT: &str = "crates/s3kv-py/pyproject.toml";
 const EXTENSION_MANIFEST: &str = "crates/s3kv-py/Cargo.toml";
 const PYTHON_TESTS: &str = "crates/s3kv-py/tests";
 
+/// Names, for the Python tests, the interpreter of the virtualenv with Streamlit 1.36.
+const OLD_STREAMLIT_VARIABLE: &str = "S3KV_STREAMLIT_1_36_PYTHON";
+
 /// The demo app, run from its own directory so Streamlit finds `examples/.streamlit/`.
 const DEMO_DIR: &str = "examples";
 const DEMO_APP: &str = "demo_app.py";
@@ -77,9 +80,13 @@ pub(crate) fn test(repo: &Repo) -> Result<(), String> {
     };
 
     let chromium = steps.run("chromium", browser::ensure_chromium);
+    // The original library's examples call `st.experimental_connection`, gone after 1.36.
+    let old_streamlit = steps.run("streamlit 1.36 venv", || venv::ensure_old_streamlit(repo));
     match (&venv, &server, extension) {
         (Some(venv), Some(server), Some(())) => {
-            steps.run("python tests", || python_tests(repo, venv, server, chromium.as_deref()));
+            let extras =
+                Extras { chromium: chromium.as_deref(), old_streamlit: old_streamlit.as_ref() };
+            steps.run("python tests", || python_tests(repo, venv, server, &extras));
         }
         (_, None, _) => steps.skip("python tests", "s3 server"),
         _ => steps.skip("python tests", "python extension"),
@@ -188,11 +195,18 @@ pub(crate) fn build_extension(repo: &Repo, venv: &Venv, profile: Profile) -> Res
     process::run(&mut command)
 }
 
+/// What the Python tests use beside the virtualenv and the server, where its step succeeded;
+/// the tests that need a missing one fail, naming it.
+struct Extras<'a> {
+    chromium: Option<&'a std::path::Path>,
+    old_streamlit: Option<&'a Venv>,
+}
+
 fn python_tests(
     repo: &Repo,
     venv: &Venv,
     server: &Server,
-    chromium: Option<&std::path::Path>,
+    extras: &Extras<'_>,
 ) -> Result<(), String> {
     if !repo.root().join(PYTHON_TESTS).is_dir() {
         return Err(format!(
@@ -209,8 +223,11 @@ fn python_tests(
         "-rs",
     ]);
     server.settings().apply(&mut command);
-    if let Some(chromium) = chromium {
+    if let Some(chromium) = extras.chromium {
         command.env(browser::VARIABLE, chromium);
+    }
+    if let Some(old_streamlit) = extras.old_streamlit {
+        command.env(OLD_STREAMLIT_VARIABLE, old_streamlit.program("python"));
     }
 
     let status = process::status(&mut command)?;

@@ -1,4 +1,6 @@
-//! The virtualenv at `.venv` with the pinned Python tools, reinstalled only when the pins change.
+//! The virtualenvs of the pinned Python tools, reinstalled only when their pins change: `.venv`
+//! for everything, and `.venv-streamlit-1.36` with the last Streamlit that has
+//! `st.experimental_connection`, where the original library's examples run.
 
 use std::{
     env,
@@ -12,6 +14,10 @@ use crate::{Repo, process};
 
 /// The file listing the pinned Python tools.
 const REQUIREMENTS: &str = "requirements-dev.txt";
+
+/// The folder and pins of the old Streamlit's virtualenv.
+const OLD_STREAMLIT_DIR: &str = ".venv-streamlit-1.36";
+const OLD_STREAMLIT_REQUIREMENTS: &str = "requirements-streamlit-1.36.txt";
 
 /// Inside the virtualenv: the digest of the requirements last installed there.
 const STAMP: &str = "s3kv-requirements.stamp";
@@ -47,7 +53,21 @@ impl Venv {
 ///
 /// Python cannot create the virtualenv, the requirements file cannot be read, or pip fails.
 pub(crate) fn ensure(repo: &Repo) -> Result<Venv, String> {
-    let venv = Venv { dir: repo.root().join(".venv") };
+    ensure_at(repo, ".venv", REQUIREMENTS)
+}
+
+/// The virtualenv with Streamlit 1.36, created and synchronised as [`ensure`] does. It holds
+/// no s3kv: a test puts the package built into `.venv` on its path.
+///
+/// # Errors
+///
+/// As [`ensure`].
+pub(crate) fn ensure_old_streamlit(repo: &Repo) -> Result<Venv, String> {
+    ensure_at(repo, OLD_STREAMLIT_DIR, OLD_STREAMLIT_REQUIREMENTS)
+}
+
+fn ensure_at(repo: &Repo, folder: &str, requirements: &str) -> Result<Venv, String> {
+    let venv = Venv { dir: repo.root().join(folder) };
     let python = venv.program("python");
     if runs(&python) {
         println!("reusing {}", repo.relative(&venv.dir).display());
@@ -55,13 +75,13 @@ pub(crate) fn ensure(repo: &Repo) -> Result<Venv, String> {
         create(repo, &venv.dir)?;
     }
 
-    let requirements_path = repo.root().join(REQUIREMENTS);
-    let requirements = fs::read(&requirements_path)
-        .map_err(|error| format!("cannot read {REQUIREMENTS}: {error}"))?;
-    let digest = format!("fnv1a-64 {:016x}", fnv1a_64(&requirements));
+    let requirements_path = repo.root().join(requirements);
+    let pins = fs::read(&requirements_path)
+        .map_err(|error| format!("cannot read {requirements}: {error}"))?;
+    let digest = format!("fnv1a-64 {:016x}", fnv1a_64(&pins));
     let stamp = venv.dir.join(STAMP);
     if fs::read_to_string(&stamp).is_ok_and(|installed| installed.trim() == digest) {
-        println!("{REQUIREMENTS} unchanged since the last install");
+        println!("{requirements} unchanged since the last install");
         return Ok(venv);
     }
 
