@@ -152,16 +152,24 @@ impl<W: Write> Encoder<W> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        let pending = std::mem::take(&mut self.pending);
+        let sealed = self.seal(&pending);
+        // The buffer is kept for the next batch, emptied.
+        self.pending = pending;
+        self.pending.clear();
+        sealed
+    }
+
+    /// Seals `data` (whole chunks, but for the value's last) and writes it out.
+    fn seal(&mut self, data: &[u8]) -> Result<(), Error> {
         self.failed = true;
         if self.kind == PayloadKind::Text {
-            self.utf8
-                .update(&self.pending)
-                .map_err(|()| Error::invalid("a text payload must be utf-8"))?;
+            self.utf8.update(data).map_err(|()| Error::invalid("a text payload must be utf-8"))?;
         }
         let first = u64::try_from(self.frames.len()).unwrap_or(u64::MAX);
         self.out.clear();
         chunks::seal_chunks(
-            &self.pending,
+            data,
             self.chunk_size,
             first,
             &self.sealer,
@@ -170,17 +178,35 @@ impl<W: Write> Encoder<W> {
             &mut self.frames,
         )?;
         self.writer.write_all(&self.out)?;
-        self.pending.clear();
         self.failed = false;
         Ok(())
     }
 
-    /// Takes what fits of `buf` into the current batch, sealing the batch when it is full.
+    /// Takes what fits of `buf` into the current batch, sealing the batch when it is full. A
+    /// whole batch at the start of `buf`, with nothing gathered yet, is sealed where it is,
+    /// without a copy: a caller that writes a large buffer at once has it read only by the
+    /// compressors and the cipher.
     fn take(&mut self, buf: &[u8]) -> Result<usize, Error> {
         self.usable()?;
+        if self.pending.is_empty() && buf.len() >= self.batch_bytes {
+            let batch = &buf[..self.batch_bytes];
+            self.count(batch.len())?;
+            self.seal(batch)?;
+            return Ok(batch.len());
+        }
         let room = self.batch_bytes - self.pending.len();
         let taken = &buf[..room.min(buf.len())];
-        let total = self.plaintext_len.saturating_add(taken.len() as u64);
+        self.count(taken.len())?;
+        self.pending.extend_from_slice(taken);
+        if self.pending.len() == self.batch_bytes {
+            self.seal_pending()?;
+        }
+        Ok(taken.len())
+    }
+
+    /// Adds `len` bytes to the plaintext's length, refusing more than the stated length.
+    fn count(&mut self, len: usize) -> Result<(), Error> {
+        let total = self.plaintext_len.saturating_add(len as u64);
         if self.stated_len.is_some_and(|stated| total > stated) {
             self.failed = true;
             return Err(Error::invalid(format!(
@@ -188,12 +214,8 @@ impl<W: Write> Encoder<W> {
                 self.stated_len.unwrap_or_default()
             )));
         }
-        self.pending.extend_from_slice(taken);
         self.plaintext_len = total;
-        if self.pending.len() == self.batch_bytes {
-            self.seal_pending()?;
-        }
-        Ok(taken.len())
+        Ok(())
     }
 }
 

@@ -454,7 +454,7 @@ impl Collection {
     }
 
     /// Stores `data` with payload kind code `kind`; the buffer is shared, not copied, so a
-    /// large value is encoded while it uploads.
+    /// large value is encoded while it is written.
     fn set(&self, py: Python<'_>, key: &str, kind: u8, data: PyBackedBytes) -> PyResult<()> {
         let kind = kind_from_code(py, kind)?;
         block_on(py, self.process, self.inner.set_bytes(key, kind, Bytes::from_owner(data)))

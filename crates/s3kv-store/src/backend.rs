@@ -77,6 +77,10 @@ pub struct Capabilities {
     pub ranged_read: bool,
     /// Large objects are written in concurrent parts.
     pub multipart: bool,
+    /// [`Backend::put_stream`] writes as the body arrives, holding a bounded part of it, rather
+    /// than collecting it first: true with [`Capabilities::multipart`], and for a folder, which
+    /// writes into its temporary file.
+    pub streamed_write: bool,
     /// Longest path accepted, in bytes of UTF-8, after any root prefix the backend adds.
     pub max_path_bytes: usize,
     /// Longest `/`-separated part of a path, in bytes, where the backend limits it.
@@ -93,6 +97,7 @@ impl Capabilities {
             compare_and_swap: false,
             ranged_read: false,
             multipart: false,
+            streamed_write: false,
             max_path_bytes,
             max_component_bytes: None,
         }

@@ -127,6 +127,7 @@ fn fs_capabilities(root_bytes: usize) -> Capabilities {
     capabilities.compare_and_swap = true;
     // A range is read from the file alone; streamed writes go to one temporary file, not parts.
     capabilities.ranged_read = true;
+    capabilities.streamed_write = true;
     capabilities
 }
 

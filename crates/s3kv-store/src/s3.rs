@@ -258,6 +258,7 @@ pub fn s3(settings: S3Settings) -> Result<Arc<dyn Backend>, Error> {
     capabilities.compare_and_swap = capability.write_with_if_match;
     capabilities.ranged_read = true;
     capabilities.multipart = capability.write_can_multi;
+    capabilities.streamed_write = capability.write_can_multi;
 
     let backend = OpendalBackend::new(
         operator,

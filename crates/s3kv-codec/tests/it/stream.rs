@@ -50,9 +50,12 @@ fn streamed_plain_object_is_byte_for_byte_the_encoded_one() -> Result<(), Error>
             let options = options(compression, threads);
             let whole = encode(&data, &options, None, IDENTITY)?;
 
-            let streamed = stream_encode(&data, &options, None, true, 10_000)?;
+            // Small pieces are gathered into batches; one large write is sealed where it is.
+            for piece in [10_000, data.len()] {
+                let streamed = stream_encode(&data, &options, None, true, piece)?;
 
-            assert!(whole == streamed, "{compression:?} with {threads} threads");
+                assert!(whole == streamed, "{compression:?}, {threads} threads, pieces of {piece}");
+            }
         }
     }
     Ok(())
@@ -154,6 +157,13 @@ fn stated_length_must_match_the_value() -> Result<(), Error> {
     assert!(matches!(short.finish(), Err(Error::InvalidInput { .. })));
     assert!(long.write_all(b"12345").is_err());
     assert!(matches!(long.finish(), Err(Error::InvalidInput { .. })));
+
+    // A write of whole batches at once is counted before any of it is sealed.
+    let data = mixed(3 * CHUNK, 4);
+    let stated = Some(CHUNK as u64 - 1);
+    let mut sink = Encoder::new(Sink(Vec::new()), &options, None, IDENTITY, stated)?;
+    assert!(sink.write_all(&data).is_err());
+    assert_eq!(sink.get_ref().0.len(), 24, "only the header is written");
     Ok(())
 }
 
@@ -167,13 +177,15 @@ fn streamed_text_is_checked_across_chunk_boundaries() -> Result<(), Error> {
     let mut invalid = valid.clone();
     invalid[CHUNK] = b'x';
 
-    let stored = stream_encode(&valid, &options, None, false, 999)?;
+    for piece in [999, valid.len()] {
+        let stored = stream_encode(&valid, &options, None, false, piece)?;
 
-    assert_eq!(stream_decode(&stored, None, 2)?, valid);
-    assert!(matches!(
-        stream_encode(&invalid, &options, None, false, 999),
-        Err(Error::InvalidInput { .. })
-    ));
+        assert_eq!(stream_decode(&stored, None, 2)?, valid);
+        assert!(matches!(
+            stream_encode(&invalid, &options, None, false, piece),
+            Err(Error::InvalidInput { .. })
+        ));
+    }
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Values streamed to and from the caller's reader or writer, for files of any size: memory
 //! stays bounded by the codec's chunks and the backend's parts in flight.
 
-use std::io::{Cursor, Read, Write};
+use std::io::{Read, Write};
 
 use bytes::Bytes;
 
@@ -12,8 +12,9 @@ use super::{Collection, value_error};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::{self, Counted, PipeReader, PipeWriter, Watched};
 
-/// Values of at least this many bytes are encoded while they upload, by
-/// [`Collection::set_bytes`], where the backend uploads in parts.
+/// Values of at least this many bytes are encoded while they are written, by
+/// [`Collection::set_bytes`], where the backend writes a stream as it arrives (S3, in parts; a
+/// folder, into its temporary file).
 pub const STREAMED_SET_BYTES: usize = 16 << 20;
 
 /// How many times [`Collection::set_bytes`] uploads a large value whose upload the server
@@ -51,7 +52,7 @@ impl Collection {
         reader: R,
         len: Option<u64>,
     ) -> Result<u64> {
-        let result = self.upload(key, kind, reader, len).await;
+        let result = self.upload(key, kind, Watched { inner: reader, failed: false }, len).await;
         self.forget(key);
         result.map_err(|error| self.context(error, "set_reader", key))
     }
@@ -59,9 +60,9 @@ impl Collection {
     /// Stores `data` as the value of `key`, replacing any value it had, as
     /// [`Collection::set`] does, sharing the buffer rather than copying it.
     ///
-    /// A value of [`STREAMED_SET_BYTES`] or more, on a backend that uploads in parts, is
-    /// encoded while it uploads: the encoded value is never held whole, and the codec's work
-    /// overlaps the transfer. Such a value is then not kept in the read cache (it would be
+    /// A value of [`STREAMED_SET_BYTES`] or more, on a backend that writes a stream as it
+    /// arrives (S3, a folder), is encoded while it is written: the encoded value is never held
+    /// whole, and the codec's work overlaps the transfer. Such a value is then not kept in the read cache (it would be
     /// too large for it with the default settings); a smaller one is, as with `set`. Where
     /// the server drops such an upload because the key was deleted meanwhile (Garage does),
     /// the value is uploaded again, up to [`STREAMED_SET_ATTEMPTS`] times in all.
@@ -78,7 +79,7 @@ impl Collection {
             .is_some_and(|cache| (data.len() as u64) < cache.config().max_entry_bytes);
         let streamed = data.len() >= STREAMED_SET_BYTES
             && !cached_whole
-            && self.inner.backend.capabilities().multipart;
+            && self.inner.backend.capabilities().streamed_write;
         if !streamed {
             return self.set(key, kind, &data).await;
         }
@@ -90,7 +91,7 @@ impl Collection {
         let len = data.len() as u64;
         let mut attempt = 1;
         let result = loop {
-            let result = self.upload(key, kind, Cursor::new(data.clone()), Some(len)).await;
+            let result = self.upload(key, kind, data.clone(), Some(len)).await;
             match result {
                 // A plain write conflicts only where the server dropped the upload of a key
                 // deleted meanwhile (Garage). Elsewhere such a write lands after the delete,
@@ -108,11 +109,11 @@ impl Collection {
         result.map(|_| ()).map_err(|error| self.context(error, "set", key))
     }
 
-    async fn upload<R: Read + Send + 'static>(
+    async fn upload<P: Plaintext>(
         &self,
         key: &str,
         kind: PayloadKind,
-        reader: R,
+        mut plaintext: P,
         len: Option<u64>,
     ) -> Result<u64> {
         let path = self.inner.names.value(key)?;
@@ -122,10 +123,15 @@ impl Collection {
         let (name, owned_key) = (self.inner.name.clone(), key.to_owned());
         let encoding = tokio::task::spawn_blocking(move || {
             let mut pipe = pipe;
-            let mut reader = Watched { inner: reader, failed: false };
             let identity = Identity { collection: &name, key: &owned_key };
-            let encoded =
-                encode_into(&mut pipe, &mut reader, &options, data_key.as_deref(), identity, len);
+            let encoded = encode_into(
+                &mut pipe,
+                &mut plaintext,
+                &options,
+                data_key.as_deref(),
+                identity,
+                len,
+            );
             match encoded {
                 Ok(copied) => match pipe.finish() {
                     Ok(()) => Ok(copied),
@@ -134,7 +140,7 @@ impl Collection {
                 Err(_) if pipe.closed() => Err(Stopped::Backend),
                 Err(error) => {
                     pipe.fail("the value could not be read or encoded");
-                    Err(Stopped::Caller(if reader.failed {
+                    Err(Stopped::Caller(if plaintext.failed() {
                         match error {
                             s3kv_codec::Error::Io { source } => {
                                 transfer::caller_io(source, "reading the value")
@@ -258,17 +264,49 @@ enum Stopped {
     Caller(Error),
 }
 
-/// Encodes what `reader` yields into `pipe`; returns the plaintext length.
-fn encode_into<R: Read>(
+/// What a streamed set encodes: the caller's reader, or bytes already in memory.
+trait Plaintext: Send + 'static {
+    /// Writes all of it to `encoder`; how many bytes that was.
+    fn write_to(&mut self, encoder: &mut impl Write) -> std::io::Result<u64>;
+
+    /// Whether an error came from the caller's own reader rather than from the encoder.
+    fn failed(&self) -> bool;
+}
+
+impl<R: Read + Send + 'static> Plaintext for Watched<R> {
+    fn write_to(&mut self, encoder: &mut impl Write) -> std::io::Result<u64> {
+        std::io::copy(self, encoder)
+    }
+
+    fn failed(&self) -> bool {
+        self.failed
+    }
+}
+
+/// Bytes in memory go to the encoder in one write, which it seals a batch at a time where
+/// they are, without copying them first.
+impl Plaintext for Bytes {
+    fn write_to(&mut self, encoder: &mut impl Write) -> std::io::Result<u64> {
+        encoder.write_all(self)?;
+        Ok(self.len() as u64)
+    }
+
+    fn failed(&self) -> bool {
+        false
+    }
+}
+
+/// Encodes `plaintext` into `pipe`; returns the plaintext length.
+fn encode_into(
     pipe: &mut PipeWriter,
-    reader: &mut R,
+    plaintext: &mut impl Plaintext,
     options: &EncodeOptions,
     key: Option<&s3kv_codec::DataKey>,
     identity: Identity<'_>,
     len: Option<u64>,
 ) -> std::result::Result<u64, s3kv_codec::Error> {
     let mut encoder = Encoder::new(pipe, options, key, identity, len)?;
-    let copied = std::io::copy(reader, &mut encoder)?;
+    let copied = plaintext.write_to(&mut encoder)?;
     encoder.finish()?;
     Ok(copied)
 }

@@ -52,6 +52,7 @@ impl Backend for Meddling {
         // Uploads in parts, as S3 does, so large sets are streamed to `put_stream`.
         let mut capabilities = self.inner.capabilities();
         capabilities.multipart = true;
+        capabilities.streamed_write = true;
         capabilities
     }
 
