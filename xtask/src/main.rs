@@ -28,7 +28,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  test        lint, then the Rust tests and the Python tests against an S3 test server
+  test        lint, then the Rust tests and the Python tests against an S3 test server (and
+              the original library's examples on Streamlit 1.36, in .venv-streamlit-1.36)
   lint        cargo fmt --check, cargo clippy -D warnings, and tidy
   tidy        the repository's own checks: crate layering, module docs, forbidden macros
   demo        build the extension (as `test` does, or `--release`) and run examples/demo_app.py
@@ -36,7 +37,7 @@ commands:
               `cargo xtask demo -- --server.port 8600`
   s3-server   start the S3 test server, print the S3KV_TEST_* variables, run until Ctrl-C
   bench       build the extension in release mode, start Garage (and moto for KMS), run the
-              criterion benches, then the side-by-side comparison (benches/compare/); `--quick`
+              side-by-side comparison (benches/compare/), then the criterion benches; `--quick`
               skips criterion and uses small sizes; arguments after `--` go to criterion
   fuzz        run each codec fuzz target (fuzz/) for `--seconds N` (default 60); name targets
               to run only those: header, chunk, object, stream, range
