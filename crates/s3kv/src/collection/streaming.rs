@@ -62,10 +62,11 @@ impl Collection {
     ///
     /// A value of [`STREAMED_SET_BYTES`] or more, on a backend that writes a stream as it
     /// arrives (S3, a folder), is encoded while it is written: the encoded value is never held
-    /// whole, and the codec's work overlaps the transfer. Such a value is then not kept in the read cache (it would be
-    /// too large for it with the default settings); a smaller one is, as with `set`. Where
-    /// the server drops such an upload because the key was deleted meanwhile (Garage does),
-    /// the value is uploaded again, up to [`STREAMED_SET_ATTEMPTS`] times in all.
+    /// whole, and the codec's work overlaps the transfer. Such a value is then not kept in the
+    /// read cache (it would be too large for it with the default settings); a smaller one is,
+    /// as with `set`. Where the server drops such an upload because the key was deleted
+    /// meanwhile (Garage does), the value is uploaded again, up to [`STREAMED_SET_ATTEMPTS`]
+    /// times in all.
     ///
     /// # Errors
     ///
