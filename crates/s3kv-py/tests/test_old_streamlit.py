@@ -1,4 +1,5 @@
-"""The original library's README examples on Streamlit 1.36, the last with `experimental_connection`.
+"""The original library's README examples on Streamlit 1.36, the last one that has
+`st.experimental_connection`.
 
 Apps written for `st_s3kv_connection` call `st.experimental_connection('my_kv', type=S3KV)`.
 Streamlit removed that call after 1.36, so such apps pin an older Streamlit, and s3kv must work
