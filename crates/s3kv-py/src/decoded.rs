@@ -19,6 +19,12 @@ use pyo3::types::PyString;
 /// A new `bytes` (or, for a pickle, a `bytearray`, so that arrays unpickled from it are
 /// writable) of `reader`'s length, holding its decoded value.
 ///
+/// A stated length far beyond the stored size (see [`s3kv::ValueReader::allocate_ahead`]: a
+/// value that compresses well, or a header that lies) is trusted only once the first window
+/// has checked out: that window is decoded into memory of its own first, then copied in.
+/// Should Python have no memory for the length then, the value is decoded into memory that
+/// grows as its chunks check out, and copied.
+///
 /// The outer error is the storage's or the value's, for the caller to sort; the inner one is
 /// Python's own (no memory for the object).
 pub(crate) fn buffer_of(
@@ -27,8 +33,17 @@ pub(crate) fn buffer_of(
     writable: bool,
 ) -> Result<PyResult<Bound<'_, PyAny>>, s3kv::Error> {
     let len = reader.len();
+    let mut first = Vec::new();
+    if !reader.allocate_ahead() {
+        first.resize(s3kv::READ_WINDOW.min(len), 0);
+        py.detach(|| reader.read_part(&mut first))?;
+        if let Err(error) = py.check_signals() {
+            return Ok(Err(error));
+        }
+    }
     let (object, start) = match new_uninit(py, len, writable) {
         Ok(made) => made,
+        Err(_) if !first.is_empty() => return grown(py, reader, first, writable),
         Err(error) => return Ok(Err(error)),
     };
     // SAFETY: `object` owns `len` bytes at `start` and outlives the slice, which is dropped
@@ -36,6 +51,9 @@ pub(crate) fn buffer_of(
     // no claim about the bytes.
     let memory = unsafe { std::slice::from_raw_parts_mut(start.cast::<MaybeUninit<u8>>(), len) };
     hint_huge_pages(memory);
+    let (decoded, memory) = memory.split_at_mut(first.len());
+    decoded.copy_from_slice(as_uninit(&first));
+    drop(first);
 
     for window in memory.chunks_mut(s3kv::READ_WINDOW) {
         py.detach(|| reader.read_part(zeroed(window)))?;
@@ -46,6 +64,28 @@ pub(crate) fn buffer_of(
     }
     py.detach(|| reader.finish())?;
     Ok(Ok(object))
+}
+
+/// The value whose first window is `first`, decoded into memory that grows as its chunks
+/// check out, then copied into a new object.
+fn grown(
+    py: Python<'_>,
+    reader: Box<s3kv::ValueReader>,
+    first: Vec<u8>,
+    writable: bool,
+) -> Result<PyResult<Bound<'_, PyAny>>, s3kv::Error> {
+    let data = py.detach(|| reader.into_vec_after(first))?;
+    Ok(Ok(if writable {
+        pyo3::types::PyByteArray::new(py, &data).into_any()
+    } else {
+        pyo3::types::PyBytes::new(py, &data).into_any()
+    }))
+}
+
+/// `bytes` as `MaybeUninit` bytes, to copy into memory not yet initialised.
+fn as_uninit(bytes: &[u8]) -> &[MaybeUninit<u8>] {
+    // SAFETY: `MaybeUninit<u8>` has `u8`'s layout, and initialised bytes are valid ones.
+    unsafe { &*(std::ptr::from_ref(bytes) as *const [MaybeUninit<u8>]) }
 }
 
 /// A new `bytes` or `bytearray` of `len` bytes, not yet initialised, and where its bytes are.

@@ -651,8 +651,8 @@ fn payload_object<'py>(py: Python<'py>, kind: PayloadKind, data: &[u8]) -> Bound
 /// length the value's header states, and the value is decoded straight into it with the GIL
 /// released, so the value is held once plus the chunks in flight; a text becomes a `str` piece
 /// by piece. A stated length far beyond the stored size (see
-/// [`s3kv::ValueReader::allocate_ahead`]) is not trusted that far: the value is decoded into
-/// memory that grows as its chunks check out, then copied.
+/// [`s3kv::ValueReader::allocate_ahead`]) is trusted only once the first window checked out
+/// (see [`decoded::buffer_of`]).
 ///
 /// The outer error is the storage's or the value's, for the caller to sort; the inner one is
 /// Python's own (no memory for the object).
@@ -663,11 +663,8 @@ fn found_streamed(
     let (kind, trusted) = (reader.kind(), reader.pickle_allowed());
     let data = if kind == PayloadKind::Text {
         decoded::text_of(py, reader)?
-    } else if reader.allocate_ahead() {
-        decoded::buffer_of(py, reader, kind == PayloadKind::Pickle)?
     } else {
-        let data = py.detach(|| reader.into_vec())?;
-        Ok(payload_object(py, kind, &data))
+        decoded::buffer_of(py, reader, kind == PayloadKind::Pickle)?
     };
     Ok(data.map(|data| (kind.to_byte(), data, false, trusted)))
 }

@@ -240,11 +240,36 @@ impl ValueReader {
             }
             return self.finish().map(|()| data);
         }
+        self.read_rest(data)
+    }
+
+    /// Decodes the rest of the value into memory that grows as chunks are checked, after
+    /// `first`: what [`ValueReader::read_part`] has decoded so far. A binding that decodes a
+    /// first window before it trusts the stated length with memory ends here when it cannot
+    /// get that memory.
+    ///
+    /// This blocks, as [`ValueReader::read_into`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`ValueReader::read_into`]; `Internal` when `first` is not what was decoded so far.
+    pub fn into_vec_after(self, first: Vec<u8>) -> Result<Vec<u8>> {
+        if first.len() != self.done {
+            let message =
+                format!("{} bytes given as read, {} decoded so far", first.len(), self.done);
+            return Err(self.in_context(Error::new(ErrorKind::Internal, message)));
+        }
+        self.read_rest(first)
+    }
+
+    /// Appends the rest of the value to `data` (which holds the part decoded so far) as
+    /// chunks are checked.
+    fn read_rest(mut self, mut data: Vec<u8>) -> Result<Vec<u8>> {
         // One byte more than stated shows a value longer than its header says; reading to the
         // end makes the decoder check the index and the footer.
-        let limit = (self.len as u64).saturating_add(1);
+        let limit = ((self.len - self.done) as u64).saturating_add(1);
         let error = match (&mut self.decoder).take(limit).read_to_end(&mut data) {
-            Ok(read) if read == self.len => {
+            Ok(_) if data.len() == self.len => {
                 tracing::debug!(size = self.len, legacy = false, "value read");
                 return Ok(data);
             }
@@ -308,11 +333,14 @@ impl Collection {
         let head = gather(&mut stream, MAX_HEADER_LEN).await?;
         let whole_bound =
             self.inner.cache.as_ref().map_or(WHOLE_READ_BYTES, |c| c.config().max_entry_bytes);
-        let large = meta.size > whole_bound && head.len() >= MAX_HEADER_LEN;
-        let stated = (large && s3kv_codec::is_s3kv_object(&head))
+        let stated = (head.len() >= MAX_HEADER_LEN && s3kv_codec::is_s3kv_object(&head))
             .then(|| s3kv_codec::read_header(&head).ok())
             .flatten()
             .and_then(|header| stated_len(&header, meta.size).map(|len| (header.kind, len)));
+        // Large stored, or large once decoded: a value that compresses well (zeros, repeated
+        // text) is small on the storage but is still decoded straight into the caller's buffer
+        // rather than into one of its own that the caller then copies.
+        let stated = stated.filter(|&(_, len)| meta.size.max(len as u64) > whole_bound);
         let Some((kind, len)) = stated else {
             // Read whole as `get` reads it, so errors and caching are the same. A stream whose
             // first pieces hold the whole size is not asked again: that saves a read of the

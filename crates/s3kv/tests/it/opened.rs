@@ -63,9 +63,10 @@ async fn large_values(target: &Target) {
     assert_eq!(read.kind, PayloadKind::Bytes);
     assert!(read.data == bytes, "streamed bytes differ");
 
-    // Text compresses below the bound: it is read whole or streamed by its stored size, and
-    // reads back the same either way.
-    let (read, _) = open(&collection, "text").await.expect("text").expect("present");
+    // Text that compresses far below the bound is still streamed: large once decoded, it
+    // goes straight into the caller's buffer rather than into one of its own first.
+    let (read, streamed) = open(&collection, "text").await.expect("text").expect("present");
+    assert!(streamed, "a value large once decoded is streamed, however small it is stored");
     assert_eq!(read.kind, PayloadKind::Text);
     assert!(read.data == text.as_bytes(), "text differs");
 
@@ -323,4 +324,35 @@ async fn a_large_text_reads_in_pieces_cut_at_characters() {
     assert!(pieces.len() >= 3, "{} pieces of a {LARGE}-byte text", pieces.len());
     assert_eq!(pieces[0].len(), window - 1, "the cut emoji starts the second piece");
     assert!(pieces.concat() == text, "the pieces make the text");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_begun_in_a_window_finishes_in_growing_memory() {
+    let backend = s3kv::store::memory().expect("memory");
+    let connection = connect(&backend, json!({})).await;
+    let collection = connection.collection("begun", password("pw")).await.expect("opens");
+    let value = noise(LARGE);
+    collection.set("v", PayloadKind::Bytes, &value).await.expect("set");
+
+    for given in [s3kv::READ_WINDOW, s3kv::READ_WINDOW - 1] {
+        let Some(Opened::Stream(mut reader)) =
+            collection.open_value("v", false).await.expect("opens")
+        else {
+            panic!("a large value streams");
+        };
+        let read = tokio::task::spawn_blocking(move || {
+            let mut first = vec![0_u8; s3kv::READ_WINDOW];
+            reader.read_part(&mut first)?;
+            first.truncate(given);
+            reader.into_vec_after(first)
+        })
+        .await
+        .expect("decoding thread");
+        if given == s3kv::READ_WINDOW {
+            assert!(read.expect("reads") == value, "the value reads back whole");
+        } else {
+            // Not what was decoded so far: refused, not read on from the wrong place.
+            assert_eq!(read.expect_err("a wrong start").kind(), ErrorKind::Internal);
+        }
+    }
 }
