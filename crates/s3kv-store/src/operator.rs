@@ -165,6 +165,12 @@ impl OpendalBackend {
             LocalError::Condition(message) => {
                 self.error(ErrorKind::ConditionFailed, "put", path, message)
             }
+            LocalError::Abandoned => self.error(
+                ErrorKind::Other,
+                "put",
+                path,
+                "the caller stopped waiting before the value was published; nothing was stored",
+            ),
             LocalError::Io(error) => self.io_error(error, "put", Access::Write, path),
         }
     }
@@ -178,8 +184,12 @@ impl OpendalBackend {
         #[cfg(feature = "fs")]
         if let Some(Local::Folder { root, temporary }) = &self.local {
             let (root, temporary, owned) = (root.clone(), temporary.clone(), path.to_owned());
-            let written =
-                blocking(move || local::write_file(&root, &temporary, &owned, &bytes, &mode)).await;
+            // Dropped with this future if the caller gives up; the write then does not publish.
+            let (_waiting, abandonment) = local::Waiting::new();
+            let written = blocking(move || {
+                local::write_file(&root, &temporary, &owned, &bytes, &mode, &abandonment)
+            })
+            .await;
             return written.map_err(|error| self.local_error(error, path));
         }
 

@@ -43,8 +43,8 @@ pub(crate) use crate::backend::same_etag;
 
 #[cfg(feature = "fs")]
 pub(crate) use self::folder::{
-    LocalError, Staged, delete_file, delete_files, head_file, list_files, open_pinned, read_block,
-    read_file, read_file_if_none_match, read_range, write_file,
+    LocalError, Staged, Waiting, delete_file, delete_files, head_file, list_files, open_pinned,
+    read_block, read_file, read_file_if_none_match, read_range, write_file,
 };
 
 #[cfg(feature = "fs")]

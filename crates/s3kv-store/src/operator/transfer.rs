@@ -311,7 +311,9 @@ impl OpendalBackend {
         }
 
         let (root, temporary, owned) = (root.clone(), temporary.clone(), path.to_owned());
-        blocking(move || staged.publish(&root, &temporary, &owned, &mode))
+        // Dropped with this future if the caller gives up; the write then does not publish.
+        let (_waiting, abandonment) = super::local::Waiting::new();
+        blocking(move || staged.publish(&root, &temporary, &owned, &mode, &abandonment))
             .await
             .map_err(|error| self.local_error(error, path))
     }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use s3kv_store::{ErrorKind, FsSettings, PutMode};
 
-use crate::harness::{kind_of, listed, paths};
+use crate::harness::{given_up_writes_never_land_later, kind_of, listed, paths};
 
 #[tokio::test]
 async fn missing_root_folder_is_created() {
@@ -106,4 +106,24 @@ async fn a_listing_shows_regular_files_and_links_to_them_only() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].meta.size, 1);
     assert!(entries[0].meta.last_modified.is_some(), "a listing gives each file's time");
+}
+
+/// A write runs on a blocking thread that carries on when its caller gives up (Ctrl-C, a
+/// timeout); it must then not publish, or it would land over what the caller wrote since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_given_up_on_never_lands_after_a_later_one() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let backend = s3kv_store::fs(FsSettings::new(folder.path())).expect("fs backend opens");
+    let value: Bytes = (0..64 * 1024 * 1024_u32).map(|i| (i / 4099 % 251) as u8).collect();
+    for streamed in [false, true] {
+        let given_up =
+            given_up_writes_never_land_later(backend.as_ref(), "k", &value, streamed).await;
+        assert!(given_up > 0, "no write was given up on (streamed: {streamed})");
+    }
+    let leftovers = std::fs::read_dir(folder.path().join(".s3kv-tmp"))
+        .expect("temporary folder")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().is_file())
+        .count();
+    assert_eq!(leftovers, 0, "given-up writes leave no temporary file");
 }

@@ -149,3 +149,51 @@ pub(crate) fn child_test(test: &str) -> std::process::Command {
     command.args(["--exact", test, "--nocapture", "--test-threads", "1"]);
     command
 }
+
+/// Gives up on writes of `value` to `path` (whole, or `streamed`) at fractions of the time a
+/// write takes, writes a small value right after each, as a caller that caught Ctrl-C and went
+/// on would, and checks that no given-up write lands later, over it. Returns how many writes
+/// were given up on.
+pub(crate) async fn given_up_writes_never_land_later(
+    backend: &dyn Backend,
+    path: &str,
+    value: &bytes::Bytes,
+    streamed: bool,
+) -> usize {
+    use std::time::{Duration, Instant};
+
+    use futures::StreamExt;
+    use s3kv_store::PutMode;
+
+    let write = || {
+        if streamed {
+            let pieces: Vec<_> =
+                value.chunks(1024 * 1024).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+            backend.put_stream(path, futures::stream::iter(pieces).boxed(), PutMode::Overwrite)
+        } else {
+            backend.put(path, value.clone(), PutMode::Overwrite)
+        }
+    };
+    let started = Instant::now();
+    write().await.expect("a whole write");
+    let whole = started.elapsed();
+
+    let mut given_up = 0;
+    for tenth in 1..=9 {
+        let limit = whole * tenth / 10;
+        if tokio::time::timeout(limit, write()).await.is_ok() {
+            continue;
+        }
+        given_up += 1;
+        let after = bytes::Bytes::from(format!("written after giving up at {tenth}/10"));
+        backend.put(path, after.clone(), PutMode::Overwrite).await.expect("the write after");
+        // Anything still running of the given-up write has had time to land.
+        tokio::time::sleep(whole + Duration::from_millis(300)).await;
+        let stored = backend.get(path).await.expect("the key has a value").bytes;
+        assert!(
+            stored == after,
+            "a write given up at {tenth}/10 of {whole:?} landed later, over the one after it"
+        );
+    }
+    given_up
+}

@@ -12,7 +12,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -40,8 +41,39 @@ const HASH_BLOCK: usize = 1024 * 1024;
 pub(crate) enum LocalError {
     /// The condition of the write did not hold.
     Condition(&'static str),
+    /// The caller stopped waiting before the write was published, so it was not.
+    Abandoned,
     /// The file system refused.
     Io(io::Error),
+}
+
+/// Held by the caller of a write that runs on a blocking thread; dropping it (the caller gave
+/// up: Ctrl-C, a timeout) tells the write not to publish. That thread carries on when its
+/// caller is gone, and a value published then would land after the caller moved on, over
+/// whatever it wrote since.
+pub(crate) struct Waiting(Arc<AtomicBool>);
+
+impl Waiting {
+    /// A guard for the caller, and what the write checks.
+    pub(crate) fn new() -> (Self, Abandonment) {
+        let flag = Arc::new(AtomicBool::new(false));
+        (Self(Arc::clone(&flag)), Abandonment(flag))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Whether the caller of a write stopped waiting for it (see [`Waiting`]).
+pub(crate) struct Abandonment(Arc<AtomicBool>);
+
+impl Abandonment {
+    fn check(&self) -> Result<(), LocalError> {
+        if self.0.load(Ordering::Acquire) { Err(LocalError::Abandoned) } else { Ok(()) }
+    }
 }
 
 impl From<io::Error> for LocalError {
@@ -231,10 +263,11 @@ pub(crate) fn write_file(
     path: &str,
     bytes: &[u8],
     mode: &PutMode,
+    abandonment: &Abandonment,
 ) -> Result<ObjectMeta, LocalError> {
     let mut staged = Staged::create(temporary)?;
     staged.append(bytes)?;
-    staged.publish(root, temporary, path, mode)
+    staged.publish(root, temporary, path, mode, abandonment)
 }
 
 /// A value being written to a temporary file before it is moved into place.
@@ -263,13 +296,15 @@ impl Staged {
         Ok(())
     }
 
-    /// Syncs the file and moves it into place as `mode` allows, under the key's lock.
+    /// Syncs the file and moves it into place as `mode` allows, under the key's lock, unless
+    /// the caller stopped waiting by then.
     pub(crate) fn publish(
         self,
         root: &Path,
         temporary: &Path,
         path: &str,
         mode: &PutMode,
+        abandonment: &Abandonment,
     ) -> Result<ObjectMeta, LocalError> {
         // The tag goes on the file before it is synced and published, so that the rename makes
         // bytes and tag visible together. A file system without user attributes still takes
@@ -284,7 +319,7 @@ impl Staged {
         let target = root.join(path);
         let parent = target.parent().unwrap_or(root);
         fs::create_dir_all(parent)?;
-        publish(temporary, path, &target, &self.path, mode)?;
+        publish(temporary, path, &target, &self.path, mode, abandonment)?;
 
         // The rename or link is durable once the folder holding the new entry is synced.
         File::open(parent)?.sync_all()?;
@@ -300,14 +335,19 @@ impl Drop for Staged {
 }
 
 /// Moves a staged file into place under the key's lock, checking `mode` first.
+///
+/// Whether the caller still waits is checked under the lock, so a write whose caller gave up
+/// lands before any later write to the key (which waits for the lock) or not at all.
 fn publish(
     temporary: &Path,
     path: &str,
     target: &Path,
     staged: &Path,
     mode: &PutMode,
+    abandonment: &Abandonment,
 ) -> Result<(), LocalError> {
     let _lock = lock_key(temporary, path)?;
+    abandonment.check()?;
     match mode {
         PutMode::Overwrite => fs::rename(staged, target)?,
         // A link fails if anything is at the target, even from a writer that takes no lock.
