@@ -75,11 +75,16 @@ fn grown(
     writable: bool,
 ) -> Result<PyResult<Bound<'_, PyAny>>, s3kv::Error> {
     let data = py.detach(|| reader.into_vec_after(first))?;
-    Ok(Ok(if writable {
-        pyo3::types::PyByteArray::new(py, &data).into_any()
+    Ok(Ok(object_of(py, &data, writable)))
+}
+
+/// A new `bytearray` (`writable`) or `bytes` holding a copy of `data`.
+pub(crate) fn object_of<'py>(py: Python<'py>, data: &[u8], writable: bool) -> Bound<'py, PyAny> {
+    if writable {
+        pyo3::types::PyByteArray::new(py, data).into_any()
     } else {
-        pyo3::types::PyBytes::new(py, &data).into_any()
-    }))
+        pyo3::types::PyBytes::new(py, data).into_any()
+    }
 }
 
 /// `bytes` as `MaybeUninit` bytes, to copy into memory not yet initialised.

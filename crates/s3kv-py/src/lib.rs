@@ -16,9 +16,7 @@ use bytes::Bytes;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
-};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use s3kv::{ErrorKind, Loader, PayloadKind, ReadOutcome};
 use serde_json::{Map, Value};
 
@@ -640,11 +638,7 @@ fn found_of<'py>(
 /// The Python object for a payload's bytes: a `bytearray` for a pickle (so that arrays
 /// unpickled from it are writable), `bytes` for every other kind.
 fn payload_object<'py>(py: Python<'py>, kind: PayloadKind, data: &[u8]) -> Bound<'py, PyAny> {
-    if kind == PayloadKind::Pickle {
-        PyByteArray::new(py, data).into_any()
-    } else {
-        PyBytes::new(py, data).into_any()
-    }
+    decoded::object_of(py, data, kind == PayloadKind::Pickle)
 }
 
 /// A large value as Python receives it (see [`Found`]): the Python object is made once, at the
