@@ -28,6 +28,7 @@ use crate::{
     ValueStream,
 };
 
+mod landing;
 mod local;
 mod transfer;
 
@@ -67,6 +68,8 @@ pub(crate) struct OpendalBackend {
     multipart_conditions: OnceCell<Conditions>,
     /// Part size and parts in flight of streamed transfers.
     transfer: Transfer,
+    /// Large uploads abandoned by their callers that may still complete (S3 only).
+    landing: std::sync::Arc<landing::Landing>,
 }
 
 /// Whether a server honoured the conditions of the probe's writes.
@@ -95,6 +98,7 @@ impl OpendalBackend {
             conditions: OnceCell::new(),
             multipart_conditions: OnceCell::new(),
             transfer: Transfer::DEFAULT,
+            landing: std::sync::Arc::default(),
         }
     }
 
@@ -193,6 +197,7 @@ impl OpendalBackend {
             return written.map_err(|error| self.local_error(error, path));
         }
 
+        self.landing.settle(path).await;
         let size = bytes.len() as u64;
         let write = self.operator.write_with(path, bytes);
         let written = match self.condition_of(mode, "put", path).await? {
@@ -552,6 +557,7 @@ impl Backend for OpendalBackend {
                 Some(Local::Memory(lock)) => Some(lock.lock().await),
                 _ => None,
             };
+            self.landing.settle(path).await;
             match self.operator.delete(path).await {
                 Ok(()) => Ok(()),
                 Err(e) => match self.wrap(e, "delete", Access::Delete, path) {

@@ -235,11 +235,15 @@ impl OpendalBackend {
                 Ok(())
             }
             // OpenDAL's deleter buffers paths and sends one `DeleteObjects` per 1000.
-            None => self
-                .operator
-                .delete_iter(paths.iter().map(String::as_str))
-                .await
-                .map_err(|e| self.wrap(e, OPERATION, Access::Delete, "")),
+            None => {
+                for path in paths {
+                    self.landing.settle(path).await;
+                }
+                self.operator
+                    .delete_iter(paths.iter().map(String::as_str))
+                    .await
+                    .map_err(|e| self.wrap(e, OPERATION, Access::Delete, ""))
+            }
         }
     }
 
@@ -326,6 +330,7 @@ impl OpendalBackend {
     ) -> Result<ObjectMeta, Error> {
         const OPERATION: &str = "put_stream";
         let wrap = |e| self.wrap(e, OPERATION, Access::Write, path);
+        self.landing.settle(path).await;
         let condition = self.condition_of(mode.clone(), OPERATION, path).await?;
         let Transfer { part_size, concurrency } = self.transfer;
 
@@ -403,12 +408,19 @@ impl OpendalBackend {
             // A task of its own, so that a caller who stops waiting (a timeout, Ctrl-C) never
             // cuts a request in half: the upload stops between writes, once it sees the
             // caller gone, and is aborted by the id its first request got.
+            // A caller who gives up once the whole body was handed over leaves the upload to
+            // complete: the next write or delete of the path waits for it (see `landing`).
             Ok(runtime) => {
                 let (done, answer) = tokio::sync::oneshot::channel();
+                let (finished, abandoned) = self.landing.follow(path);
                 runtime.spawn(async move {
-                    let _ = done.send(upload.await);
+                    let outcome = upload.await;
+                    drop(finished);
+                    let _ = done.send(outcome);
                 });
-                answer.await.unwrap_or_else(|_| {
+                let answer = answer.await;
+                abandoned.answered();
+                answer.unwrap_or_else(|_| {
                     Err(self.error(ErrorKind::Other, OPERATION, path, "the upload task ended"))
                 })
             }
