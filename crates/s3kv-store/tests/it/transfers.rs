@@ -509,6 +509,20 @@ async fn upload_raced_by_a_delete_lands_whole_or_is_a_conflict(server: S3Server)
     assert_eq!(open_uploads(&pair.settings), 0, "no parts are left on the server");
 }
 
+/// How many uploads stay open once the aborts that finish in the background had up to ten
+/// seconds to do so.
+async fn open_uploads_once_settled(settings: &S3Settings) -> usize {
+    let mut open = open_uploads(settings);
+    for _ in 0..100 {
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        open = open_uploads(settings);
+    }
+    open
+}
+
 /// A caller that stops waiting at any moment of a large upload (a timeout, Ctrl-C) leaves no
 /// open upload behind, even when it stops while the request that opens the upload is in flight.
 async fn an_upload_given_up_at_any_moment_leaves_no_parts(server: S3Server) {
@@ -522,15 +536,7 @@ async fn an_upload_given_up_at_any_moment_leaves_no_parts(server: S3Server) {
         let put = pair.proxied.put_stream(&path, body_of(&value), PutMode::Overwrite);
         let _ = tokio::time::timeout(Duration::from_millis(delay_ms), put).await;
     }
-    // Aborts finish in the background: wait for them, boundedly.
-    let mut open = open_uploads(&pair.settings);
-    for _ in 0..100 {
-        if open == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        open = open_uploads(&pair.settings);
-    }
+    let open = open_uploads_once_settled(&pair.settings).await;
     assert_eq!(open, 0, "uploads given up on were all aborted");
 }
 
@@ -543,14 +549,7 @@ async fn an_upload_given_up_on_never_lands_after_a_later_write(server: S3Server)
     let value = value_of(2 * PART + 1000, 12);
     let given_up = given_up_writes_never_land_later(pair.direct.as_ref(), "k", &value, true).await;
     assert!(given_up > 0, "no upload was given up on");
-    let mut open = open_uploads(&pair.settings);
-    for _ in 0..100 {
-        if open == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        open = open_uploads(&pair.settings);
-    }
+    let open = open_uploads_once_settled(&pair.settings).await;
     assert_eq!(open, 0, "uploads given up on were all aborted or completed");
 }
 
