@@ -206,6 +206,9 @@ fn kind_of_io(kind: std::io::ErrorKind, access: Access) -> ErrorKind {
     use std::io::ErrorKind as Io;
 
     match kind {
+        // A write makes the folders it needs: one missing is a folder of the backend's own
+        // (its temporary folder, its root) removed while it ran, not a missing object.
+        Io::NotFound if access == Access::Write => ErrorKind::Other,
         Io::NotFound => ErrorKind::NotFound,
         Io::PermissionDenied | Io::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
         Io::IsADirectory | Io::NotADirectory | Io::DirectoryNotEmpty | Io::AlreadyExists => {
@@ -273,6 +276,9 @@ pub(crate) fn from_io(
     let kind = kind_of_io(error.kind(), access);
     let message = match kind {
         ErrorKind::NotFound => "no object at this path".to_owned(),
+        _ if error.kind() == std::io::ErrorKind::NotFound => {
+            format!("a folder the write needs is gone (removed while it ran?): {error}")
+        }
         _ => error.to_string(),
     };
     Error::new(kind, operation, path, backend, message).with_source(error)
@@ -284,6 +290,18 @@ mod tests {
 
     fn od(kind: opendal::ErrorKind) -> opendal::Error {
         opendal::Error::new(kind, "inner")
+    }
+
+    #[test]
+    fn a_folder_gone_during_a_write_is_not_a_missing_object() {
+        let gone = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let write = from_io(gone(), "put", Access::Write, "k", "folder /x");
+        assert_eq!(write.kind(), ErrorKind::Other);
+        assert!(write.message().contains("a folder the write needs is gone"), "{write}");
+        assert_eq!(
+            from_io(gone(), "get", Access::Read, "k", "folder /x").kind(),
+            ErrorKind::NotFound
+        );
     }
 
     #[test]
