@@ -222,6 +222,15 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> {
         debug!(key, "cache invalidate");
     }
 
+    /// Records that a value of `key` too large for the cache was read past it, as [`Cache::insert`]
+    /// records one too heavy to store, and removes any older entry of the key.
+    pub fn bypass(&self, key: &str) {
+        self.entries.invalidate(key);
+        self.entries.run_pending_tasks();
+        Counters::bump(&self.shared.counters.bypassed);
+        debug!(key, "cache bypass: value read past the cache");
+    }
+
     /// Removes every entry.
     pub fn invalidate_all(&self) {
         self.entries.invalidate_all();

@@ -339,8 +339,11 @@ impl Collection {
             .and_then(|header| stated_len(&header, meta.size).map(|len| (header.kind, len)));
         // Large stored, or large once decoded: a value that compresses well (zeros, repeated
         // text) is small on the storage but is still decoded straight into the caller's buffer
-        // rather than into one of its own that the caller then copies.
-        let stated = stated.filter(|&(_, len)| meta.size.max(len as u64) > whole_bound);
+        // rather than into one of its own that the caller then copies. A value the cache could
+        // hold, or a small one, is read whole.
+        let stated = stated.filter(|&(_, len)| {
+            meta.size > whole_bound || len as u64 > whole_bound.max(WHOLE_READ_BYTES)
+        });
         let Some((kind, len)) = stated else {
             // Read whole as `get` reads it, so errors and caching are the same. A stream whose
             // first pieces hold the whole size is not asked again: that saves a read of the
@@ -353,7 +356,7 @@ impl Collection {
 
         // Too large to cache: an older cached value must not outlive it.
         if let Some(cache) = &self.inner.cache {
-            cache.invalidate(key);
+            cache.bypass(key);
         }
         let (pipe, failure) = PipeReader::spawn(stream);
         // The header is in `head`, so making the decoder reads nothing from the pipe and never
