@@ -18,6 +18,11 @@ const ZSTD_DST_TOO_SMALL: usize =
 /// How many zstd contexts of each kind a thread keeps for later values.
 const SPARE_CONTEXTS: usize = 8;
 
+/// How much of a chunk is tried first once the chunk before it did not shrink: zstd's largest
+/// block. Random bytes, media and archives then cost an attempt on an eighth of a 1 MiB chunk
+/// instead of the whole of it; a chunk whose start does not shrink is stored raw.
+const SAMPLE_LEN: usize = 128 * 1024;
+
 thread_local! {
     /// zstd contexts given back by compressors and decompressors that ended on this thread.
     /// Making a context allocates and clears a few hundred kilobytes, which took longer than
@@ -56,6 +61,8 @@ pub(crate) struct Compressor {
     buffer: Vec<u8>,
     /// Compressed chunks kept for a later copy into place (see [`Compressor::keep`]).
     kept: Vec<u8>,
+    /// Whether the last chunk tried in full shrank; until one does, chunks are sampled first.
+    last_shrank: bool,
 }
 
 impl Compressor {
@@ -65,13 +72,24 @@ impl Compressor {
             Compression::Zstd { .. } => Some(context(&SPARE_COMPRESSION, CCtx::try_create)?),
             _ => None,
         };
-        Ok(Self { compression, zstd, buffer: Vec::new(), kept: Vec::new() })
+        Ok(Self { compression, zstd, buffer: Vec::new(), kept: Vec::new(), last_shrank: true })
     }
 
     /// Compresses `chunk` and appends the result to the bytes this compressor keeps, returning
     /// where it sits there; `None` when the result is not strictly smaller than the chunk.
+    ///
+    /// After a chunk that did not shrink, a chunk of more than two samples is tried on its
+    /// first [`SAMPLE_LEN`] bytes before the whole of it, and stored raw if they do not shrink.
     pub(crate) fn keep(&mut self, chunk: &[u8]) -> Result<Option<Range<usize>>, Error> {
-        let Some(written) = self.compress_to_buffer(chunk)? else { return Ok(None) };
+        if !self.last_shrank
+            && let Some(sample) = chunk.get(..SAMPLE_LEN).filter(|_| chunk.len() > 2 * SAMPLE_LEN)
+            && self.compress_to_buffer(sample)?.is_none()
+        {
+            return Ok(None);
+        }
+        let written = self.compress_to_buffer(chunk)?;
+        self.last_shrank = written.is_some();
+        let Some(written) = written else { return Ok(None) };
         let compressed =
             self.buffer.get(..written).ok_or(Error::Internal { what: "compressed length" })?;
         let start = self.kept.len();
@@ -230,15 +248,7 @@ mod tests {
 
     #[test]
     fn incompressible_or_tiny_chunk_is_left_raw() -> Result<(), Error> {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let noise: Vec<u8> = (0..4096)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state.to_le_bytes()[3]
-            })
-            .collect();
+        let noise = noise(4096);
         for compression in [Compression::Zstd { level: 3 }, Compression::Lz4, Compression::None] {
             let mut compressor = Compressor::new(compression)?;
 
@@ -246,6 +256,51 @@ mod tests {
             assert_eq!(compressor.keep(b"a")?, None);
             assert_eq!(compressor.keep(b"")?, None);
         }
+        Ok(())
+    }
+
+    /// Bytes that no compressor shrinks, from a fixed xorshift sequence.
+    fn noise(len: usize) -> Vec<u8> {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[3]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn after_a_chunk_that_did_not_shrink_the_start_of_the_next_decides() -> Result<(), Error> {
+        let chunk_len = 1 << 20;
+        let zeros = vec![0; chunk_len];
+        // Noise in the first sample, zeros after it: compressible as a whole.
+        let mut noisy_start = noise(super::SAMPLE_LEN);
+        noisy_start.resize(chunk_len, 0);
+        for compression in [Compression::Zstd { level: 1 }, Compression::Lz4] {
+            let mut compressor = Compressor::new(compression)?;
+            // Tried in full while the chunks before shrank.
+            assert!(compressor.keep(&noisy_start)?.is_some(), "{compression:?}");
+            assert_eq!(compressor.keep(&noise(chunk_len))?, None);
+            // Now the start is tried first: noise there leaves the chunk raw.
+            assert_eq!(compressor.keep(&noisy_start)?, None, "{compression:?}");
+            // A start that shrinks gets the whole chunk tried, and full tries resume.
+            assert!(compressor.keep(&zeros)?.is_some(), "{compression:?}");
+            assert!(compressor.keep(&noisy_start)?.is_some(), "{compression:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_chunk_of_two_samples_or_less_is_always_tried_in_full() -> Result<(), Error> {
+        let mut noisy_start = noise(super::SAMPLE_LEN);
+        noisy_start.resize(2 * super::SAMPLE_LEN, 0);
+        let mut compressor = Compressor::new(Compression::Zstd { level: 1 })?;
+        assert_eq!(compressor.keep(&noise(1 << 20))?, None);
+
+        assert!(compressor.keep(&noisy_start)?.is_some());
         Ok(())
     }
 
