@@ -127,6 +127,11 @@ impl OpendalBackend {
         Error::new(kind, operation, path, self.description.as_str(), message)
     }
 
+    /// An operating system error of a folder backend, with our context.
+    ///
+    /// A write that finds a file where a folder should be has met another key's file (see
+    /// `kind_of_io`), unless the root itself is no longer a folder: then the store is gone, which
+    /// no other key would mend, and that is what the error says.
     #[cfg(feature = "fs")]
     fn io_error(
         &self,
@@ -135,6 +140,16 @@ impl OpendalBackend {
         access: Access,
         path: &str,
     ) -> Error {
+        use std::io::ErrorKind as Io;
+
+        if access == Access::Write
+            && matches!(error.kind(), Io::NotADirectory | Io::AlreadyExists | Io::IsADirectory)
+            && let Some(Local::Folder { root, .. }) = &self.local
+            && !root.is_dir()
+        {
+            let message = format!("the store's folder {} is no longer a folder", root.display());
+            return self.error(ErrorKind::Other, operation, path, &message).with_source(error);
+        }
         from_io(error, operation, access, path, &self.description)
     }
 

@@ -57,6 +57,30 @@ async fn object_where_a_folder_is_needed_is_invalid_path() {
 }
 
 #[tokio::test]
+async fn a_root_replaced_by_a_file_is_a_store_error_not_an_invalid_path() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let root = folder.path().join("store");
+    let backend = s3kv_store::fs(FsSettings::new(&root)).expect("fs backend opens");
+    backend.put("a", Bytes::from_static(b"v"), PutMode::Overwrite).await.expect("put");
+    std::fs::remove_dir_all(&root).expect("remove the root");
+    std::fs::write(&root, b"not a folder").expect("a file where the root was");
+
+    for streamed in [false, true] {
+        let put = if streamed {
+            let body =
+                futures::StreamExt::boxed(futures::stream::iter([Ok(Bytes::from_static(b"w"))]));
+            backend.put_stream("a", body, PutMode::Overwrite).await
+        } else {
+            backend.put("a", Bytes::from_static(b"w"), PutMode::Overwrite).await
+        };
+        let error = put.expect_err("no folder to write in");
+
+        assert_eq!(error.kind(), ErrorKind::Other, "{error}");
+        assert!(error.to_string().contains("is no longer a folder"), "{error}");
+    }
+}
+
+#[tokio::test]
 async fn a_device_or_fifo_at_a_value_path_is_refused_not_read() {
     let folder = tempfile::tempdir().expect("temporary folder");
     let backend = s3kv_store::fs(FsSettings::new(folder.path())).expect("fs backend opens");
