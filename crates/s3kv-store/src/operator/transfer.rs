@@ -599,7 +599,7 @@ impl OpendalBackend {
         }
         let meta = meta_of(&metadata, metadata.content_length());
 
-        let mut ranges = part_ranges(meta.size, part_size).into_iter();
+        let mut ranges = part_ranges(meta.size, part_size);
         let first_len = ranges.next().map_or(0, |range| range.end);
         let (description, owned) = (self.description.clone(), path.to_owned());
         // A value of one part is read to the end of its response, so the connection is kept.
@@ -683,10 +683,16 @@ fn prefetched(
     stream::poll_fn(move |context| receiver.poll_recv(context)).boxed()
 }
 
-/// The ranges of the parts of an object of `size` bytes.
-fn part_ranges(size: u64, part_size: usize) -> Vec<Range<u64>> {
+/// The ranges of the parts of an object of `size` bytes, made as they are asked for: the size
+/// is the server's word, and a claim of exabytes must cost nothing until parts are read.
+fn part_ranges(
+    size: u64,
+    part_size: usize,
+) -> impl DoubleEndedIterator<Item = Range<u64>> + Send + use<> {
     let part = u64::try_from(part_size).unwrap_or(u64::MAX).max(1);
-    (0..size.div_ceil(part)).map(|index| index * part..size.min((index + 1) * part)).collect()
+    (0..size.div_ceil(part)).map(move |index| {
+        index.saturating_mul(part)..size.min(index.saturating_add(1).saturating_mul(part))
+    })
 }
 
 /// Reads one part of a streamed object, pinned to `etag` when there is one.
@@ -784,8 +790,17 @@ mod tests {
 
     #[test]
     fn parts_cover_the_object_in_order_without_overlap() {
-        assert_eq!(part_ranges(0, 5), Vec::<Range<u64>>::new());
-        assert_eq!(part_ranges(5, 5), vec![Range { start: 0, end: 5 }]);
-        assert_eq!(part_ranges(12, 5), [0..5, 5..10, 10..12]);
+        let parts = |size, part_size| part_ranges(size, part_size).collect::<Vec<_>>();
+        assert_eq!(parts(0, 5), Vec::<Range<u64>>::new());
+        assert_eq!(parts(5, 5), vec![Range { start: 0, end: 5 }]);
+        assert_eq!(parts(12, 5), [0..5, 5..10, 10..12]);
+    }
+
+    #[test]
+    fn a_claimed_size_of_exabytes_costs_nothing_until_its_parts_are_asked_for() {
+        let mut parts = part_ranges(u64::MAX, 8 << 20);
+
+        assert_eq!(parts.next(), Some(0..8 << 20));
+        assert_eq!(parts.next_back(), Some((u64::MAX / (8 << 20)) * (8 << 20)..u64::MAX));
     }
 }

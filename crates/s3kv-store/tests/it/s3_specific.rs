@@ -146,3 +146,64 @@ async fn request_headers(keys: Option<(&str, &str)>) -> String {
     assert_eq!(error.kind(), ErrorKind::NotFound, "{error}");
     server.join().expect("listener thread")
 }
+
+/// Requests the lying server answers before it stops; a read makes one or a few.
+const LIAR_REQUESTS: usize = 20;
+
+/// A loopback server that answers every request with a 200 claiming `claimed` bytes, sends
+/// 100, and hangs up. Its thread ends after [`LIAR_REQUESTS`] requests or 30 s without one.
+fn lying_server(claimed: u64) -> String {
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let address = listener.local_addr().expect("local address");
+    listener.set_nonblocking(true).expect("non-blocking accept");
+    std::thread::spawn(move || {
+        let (mut answered, mut idle_since) = (0, Instant::now());
+        while answered < LIAR_REQUESTS && idle_since.elapsed() < Duration::from_secs(30) {
+            let Ok((mut socket, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let _ = socket.set_nonblocking(false);
+            let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut request = [0_u8; 16 * 1024];
+            let _ = socket.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = socket.write_all(head.as_bytes());
+            let _ = socket.write_all(&[7_u8; 100]);
+            (answered, idle_since) = (answered + 1, Instant::now());
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn a_server_claiming_exabytes_costs_an_error_not_the_memory_it_claims() {
+    use futures::TryStreamExt;
+
+    // hyper refuses lengths past `i64::MAX` itself.
+    for claimed in [i64::MAX.unsigned_abs(), 1 << 56, 1 << 50, (1 << 20) + 1] {
+        let mut settings = S3Settings::new("b");
+        settings.endpoint = Some(lying_server(claimed));
+        settings.access_key = Some("s3kv-test".to_owned());
+        settings.secret_key = Some("s3kv-test-secret".to_owned());
+        settings.retries = 0;
+        let backend = s3kv_store::s3(settings).expect("opening sends nothing");
+
+        let read = async {
+            let (_, body) = backend.get_stream("k").await?;
+            body.try_collect::<Vec<_>>().await
+        };
+        let error = tokio::time::timeout(Duration::from_secs(60), read)
+            .await
+            .expect("the read ends by itself")
+            .expect_err("100 bytes are not the size claimed");
+
+        assert_eq!(error.kind(), ErrorKind::Unavailable, "{claimed}: {error}");
+        let get = backend.get("k").await.expect_err("nor as a whole read");
+        assert_eq!(get.kind(), ErrorKind::Unavailable, "{claimed}: {get}");
+    }
+}
