@@ -418,13 +418,12 @@ fn read_chunks(
 ) -> Result<(), Error> {
     let does_not_fit =
         || Error::limit(format!("a plaintext of {plaintext_len} bytes does not fit in memory"));
+    let no_memory = |_| Error::NoMemory { needed: plaintext_len };
     let total = usize::try_from(plaintext_len).map_err(|_| does_not_fit())?;
     // An encrypted index is authentic, so its length can be reserved up front; an
     // unencrypted one could lie, so the output then grows only as chunks check out.
     let batch_bytes = if header.encrypted {
-        plaintext
-            .try_reserve_exact(total.saturating_sub(plaintext.len()))
-            .map_err(|_| does_not_fit())?;
+        plaintext.try_reserve_exact(total.saturating_sub(plaintext.len())).map_err(no_memory)?;
         usize::MAX
     } else {
         UNTRUSTED_BATCH_BYTES
@@ -442,7 +441,7 @@ fn read_chunks(
         let len = chunks::plaintext_total(batch);
         filled += len;
         if plaintext.len() < filled {
-            plaintext.try_reserve(filled - plaintext.len()).map_err(|_| does_not_fit())?;
+            plaintext.try_reserve(filled - plaintext.len()).map_err(no_memory)?;
             plaintext.resize(filled, 0);
         }
         chunks::open_chunks(

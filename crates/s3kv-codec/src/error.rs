@@ -43,6 +43,14 @@ pub enum Error {
         what: String,
     },
 
+    /// The process could not get the memory a decoded value needs: the value is sound, the
+    /// machine is short of memory.
+    #[error("no memory for {needed} bytes of decoded value")]
+    NoMemory {
+        /// How many bytes the decoder asked for in all.
+        needed: u64,
+    },
+
     /// The object is encrypted and no key was given.
     #[error("the object is encrypted and no key was given")]
     KeyRequired,

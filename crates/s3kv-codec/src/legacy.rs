@@ -143,6 +143,21 @@ pub fn decode_with_limit(
     }
 }
 
+/// Checks that `stored` reads as a legacy value with `key` as far as its first
+/// [`PLAIN_PROBE_LEN`] bytes of output, without inflating the rest: a caller that will refuse
+/// every legacy value (all are pickles) tells damage from a refusal at that cost, whatever
+/// the value would inflate to.
+///
+/// # Errors
+///
+/// As [`decode_with_limit`], except that a value longer than the probe is not an error.
+pub fn probe(stored: &[u8], key: Option<&LegacyKey>) -> Result<(), Error> {
+    match decode_with_limit(stored, key, PLAIN_PROBE_LEN) {
+        Ok(_) | Err(Error::LimitExceeded { .. }) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// How much of a value is inflated just to tell a plain value from a damaged encrypted one.
 const PLAIN_PROBE_LEN: u64 = 64 * 1024;
 
@@ -196,6 +211,8 @@ fn inflate(input: &[u8], max_output: u64) -> Result<Vec<u8>, Error> {
             if grown == out.len() {
                 return Err(too_large());
             }
+            out.try_reserve_exact(grown - out.len())
+                .map_err(|_| Error::NoMemory { needed: grown as u64 })?;
             out.resize(grown, 0);
         }
         let consumed = counter(inflater.total_in())?;
@@ -240,7 +257,7 @@ fn counter(count: u64) -> Result<usize, Error> {
 mod tests {
     use std::io::Write;
 
-    use super::{LegacyKey, decode_with_limit, has_zlib_header, inflate};
+    use super::{LegacyKey, decode_with_limit, has_zlib_header, inflate, probe};
     use crate::Error;
 
     #[test]
@@ -258,6 +275,21 @@ mod tests {
         // probe still recognises a plain value.
         let error = decode_with_limit(&stored, Some(&key), 1 << 20).expect_err("plain value");
         assert!(matches!(error, Error::NotEncrypted), "{error:?}");
+    }
+
+    #[test]
+    fn a_probe_reads_a_bounded_prefix_and_tells_damage_from_a_sound_value() {
+        // 64 MiB of zeros deflate to 64 KiB: the probe inflates its first 64 KiB only.
+        let bomb = zlib(&vec![0; 64 << 20]);
+        assert!(probe(&bomb, None).is_ok());
+        assert!(probe(&zlib(b"a small pickle"), None).is_ok());
+
+        let mut damaged = zlib(&vec![b'a'; 100_000]);
+        damaged[4] ^= 0xff;
+        assert!(matches!(probe(&damaged, None), Err(Error::Corrupt { .. })));
+        assert!(matches!(probe(b"\x00\x01 not zlib", None), Err(Error::Corrupt { .. })));
+        let key = LegacyKey::from_bytes([7; 32]);
+        assert!(matches!(probe(&[0; 32], Some(&key)), Err(Error::WrongKey)));
     }
 
     #[test]

@@ -75,16 +75,21 @@ fn grown(
     writable: bool,
 ) -> Result<PyResult<Bound<'_, PyAny>>, s3kv::Error> {
     let data = py.detach(|| reader.into_vec_after(first))?;
-    Ok(Ok(object_of(py, &data, writable)))
+    Ok(object_of(py, &data, writable))
 }
 
-/// A new `bytearray` (`writable`) or `bytes` holding a copy of `data`.
-pub(crate) fn object_of<'py>(py: Python<'py>, data: &[u8], writable: bool) -> Bound<'py, PyAny> {
-    if writable {
-        pyo3::types::PyByteArray::new(py, data).into_any()
-    } else {
-        pyo3::types::PyBytes::new(py, data).into_any()
-    }
+/// A new `bytearray` (`writable`) or `bytes` holding a copy of `data`; `MemoryError` when
+/// Python has no memory for it (the binding's own constructors would panic).
+pub(crate) fn object_of<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    writable: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (object, start) = new_uninit(py, data.len(), writable)?;
+    // SAFETY: `object` owns `data.len()` bytes at `start`, not yet initialised; `data` is a
+    // separate allocation, so the two do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), start, data.len()) };
+    Ok(object)
 }
 
 /// `bytes` as `MaybeUninit` bytes, to copy into memory not yet initialised.

@@ -147,6 +147,7 @@ fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Conflict => "ConflictError",
         ErrorKind::Backend => "BackendError",
         ErrorKind::Io => "FileError",
+        ErrorKind::OutOfMemory => "OutOfMemoryError",
         _ => "Error",
     }
 }
@@ -409,7 +410,7 @@ impl Collection {
             let opened = block_on(py, self.process, self.inner.open_value(key, revalidate))?;
             let reader = match opened {
                 None => return Ok(None),
-                Some(s3kv::Opened::Whole(value)) => return Ok(Some(self.found(py, &value))),
+                Some(s3kv::Opened::Whole(value)) => return self.found(py, &value).map(Some),
                 Some(s3kv::Opened::Stream(reader)) => reader,
             };
             match ReadOutcome::of(found_streamed(py, reader), attempt) {
@@ -448,7 +449,10 @@ impl Collection {
         let values = block_on(py, self.process, self.inner.get_many(&borrowed))?;
         // Each decoded buffer is dropped once its Python object is made, so the batch is held
         // twice only one value at a time.
-        Ok(values.into_iter().map(|value| value.map(|value| self.found(py, &value))).collect())
+        values
+            .into_iter()
+            .map(|value| value.map(|value| self.found(py, &value)).transpose())
+            .collect()
     }
 
     /// Stores `data` with payload kind code `kind`; the buffer is shared, not copied, so a
@@ -484,11 +488,12 @@ impl Collection {
         let collection = self.inner.clone();
         let call = move |value: Option<&s3kv::Value>| -> Option<(PayloadKind, Vec<u8>)> {
             Python::attach(|py| {
-                let found = value.map(|value| found_of(&collection, py, value));
-                let result = change.bind(py).call1((found,)).and_then(|result| {
-                    let (code, data): (u8, PyBackedBytes) = result.extract()?;
-                    Ok((kind_from_code(py, code)?, data.to_vec()))
-                });
+                let found = value.map(|value| found_of(&collection, py, value)).transpose();
+                let result =
+                    found.and_then(|found| change.bind(py).call1((found,))).and_then(|result| {
+                        let (code, data): (u8, PyBackedBytes) = result.extract()?;
+                        Ok((kind_from_code(py, code)?, data.to_vec()))
+                    });
                 result
                     .map_err(|error| {
                         *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
@@ -620,7 +625,7 @@ impl Collection {
 }
 
 impl Collection {
-    fn found<'py>(&self, py: Python<'py>, value: &s3kv::Value) -> Found<'py> {
+    fn found<'py>(&self, py: Python<'py>, value: &s3kv::Value) -> PyResult<Found<'py>> {
         found_of(&self.inner, py, value)
     }
 }
@@ -630,14 +635,20 @@ fn found_of<'py>(
     collection: &s3kv::Collection,
     py: Python<'py>,
     value: &s3kv::Value,
-) -> Found<'py> {
+) -> PyResult<Found<'py>> {
     let trusted = collection.pickle_allowed(value);
-    (value.kind.to_byte(), payload_object(py, value.kind, &value.data), value.legacy, trusted)
+    let data = payload_object(py, value.kind, &value.data)?;
+    Ok((value.kind.to_byte(), data, value.legacy, trusted))
 }
 
 /// The Python object for a payload's bytes: a `bytearray` for a pickle (so that arrays
-/// unpickled from it are writable), `bytes` for every other kind.
-fn payload_object<'py>(py: Python<'py>, kind: PayloadKind, data: &[u8]) -> Bound<'py, PyAny> {
+/// unpickled from it are writable), `bytes` for every other kind. `MemoryError` when Python
+/// has no memory for it.
+fn payload_object<'py>(
+    py: Python<'py>,
+    kind: PayloadKind,
+    data: &[u8],
+) -> PyResult<Bound<'py, PyAny>> {
     decoded::object_of(py, data, kind == PayloadKind::Pickle)
 }
 

@@ -41,6 +41,18 @@ def s3_kwargs_or_skip():
     return kwargs
 
 
+def s3_client(kwargs):
+    """A boto3 client for the server ``kwargs`` name, to plant or inspect raw objects."""
+    boto3 = pytest.importorskip("boto3")
+    return boto3.client(
+        "s3",
+        endpoint_url=kwargs["endpoint"],
+        region_name=kwargs["region"],
+        aws_access_key_id=kwargs["access_key"],
+        aws_secret_access_key=kwargs["secret_key"],
+    )
+
+
 MODES = ["dict", "local", "s3"]
 
 

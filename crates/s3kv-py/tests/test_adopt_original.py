@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import s3_kwargs_or_skip
+from conftest import s3_client, s3_kwargs_or_skip
 
 VECTORS = pathlib.Path(__file__).resolve().parents[2] / "s3kv-codec" / "tests" / "data" / "legacy"
 SCRIPT = pathlib.Path(__file__).resolve().parents[3] / "examples" / "adopt_original_objects.py"
@@ -24,15 +24,7 @@ def _script():
 @pytest.fixture
 def server():
     kwargs = s3_kwargs_or_skip()
-    boto3 = pytest.importorskip("boto3")
-    client = boto3.client(
-        "s3",
-        endpoint_url=kwargs["endpoint"],
-        region_name=kwargs["region"],
-        aws_access_key_id=kwargs["access_key"],
-        aws_secret_access_key=kwargs["secret_key"],
-    )
-    return kwargs, client
+    return kwargs, s3_client(kwargs)
 
 
 def test_original_objects_under_a_leading_slash_are_adopted_and_read(server):

@@ -19,6 +19,12 @@ use s3kv_store::{Backend, ErrorKind as StoreKind, PutMode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::names::Names;
 
+/// Why a value of the original library is not read where pickles need `allow_pickle`.
+const UNTRUSTED_LEGACY: &str = "refusing to unpickle this value: it is in the original \
+    library's format, which nothing authenticates, and the collection lives on S3, where anyone \
+    who can write to the bucket could have planted it, and unpickling runs code. Open the \
+    collection with allow_pickle=True if you trust every writer";
+
 pub use opened::{AHEAD_RATIO, Opened, READ_WINDOW, ValueReader};
 pub use streaming::{STREAMED_SET_ATTEMPTS, STREAMED_SET_BYTES, Streamed};
 
@@ -265,6 +271,12 @@ impl Collection {
             let decoded = s3kv_codec::decode(stored, self.inner.key.as_deref(), identity)
                 .map_err(value_error)?;
             Value { kind: decoded.kind, data: decoded.plaintext, legacy: false }
+        } else if !self.trusts(true) {
+            // Every value of the original library is a pickle, so one that will be refused is
+            // refused before it is inflated (a few megabytes can inflate to gigabytes), once a
+            // bounded probe has told a damaged s3kv object from a real legacy value.
+            self.probe_legacy(stored)?;
+            return Err(Error::new(ErrorKind::Unsupported, UNTRUSTED_LEGACY));
         } else {
             Value { kind: PayloadKind::Pickle, data: self.decode_legacy(stored)?, legacy: true }
         };
@@ -274,6 +286,19 @@ impl Collection {
 
     /// The pickle inside a value the original library wrote.
     fn decode_legacy(&self, stored: &[u8]) -> Result<Vec<u8>> {
+        self.legacy_readable()?;
+        legacy::decode(stored, self.inner.legacy_key.as_ref()).map_err(value_error)
+    }
+
+    /// Checks, without inflating it, that a value the original library wrote reads as one
+    /// (see [`legacy::probe`]); damage that hid an s3kv header reads as damage.
+    fn probe_legacy(&self, stored: &[u8]) -> Result<()> {
+        self.legacy_readable()?;
+        legacy::probe(stored, self.inner.legacy_key.as_ref()).map_err(value_error)
+    }
+
+    /// Whether this collection could read the original library's values at all.
+    fn legacy_readable(&self) -> Result<()> {
         if self.inner.key.is_some() && self.inner.legacy_key.is_none() {
             return Err(Error::new(
                 ErrorKind::Corrupt,
@@ -281,7 +306,7 @@ impl Collection {
                  salt the original library needed to encrypt it",
             ));
         }
-        legacy::decode(stored, self.inner.legacy_key.as_ref()).map_err(value_error)
+        Ok(())
     }
 
     /// What this process wrote to `key` just now: cached as it is (write-through) when it fits

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Backend,
     /// The caller's own reader or writer failed while a value streamed to or from it.
     Io,
+    /// The process could not get the memory a value needs; the value itself may be sound.
+    OutOfMemory,
     /// A bug in s3kv: please report it.
     Internal,
 }
@@ -42,6 +44,7 @@ impl ErrorKind {
             Self::Conflict => "conflict",
             Self::Backend => "backend",
             Self::Io => "io",
+            Self::OutOfMemory => "out of memory",
             Self::Internal => "internal",
         }
     }
@@ -241,6 +244,13 @@ impl From<s3kv_codec::Error> for Error {
                 (ErrorKind::Internal, "the codec failed on valid input".to_owned())
             }
             Codec::Truncated => (ErrorKind::Corrupt, "stored value is cut short".to_owned()),
+            Codec::NoMemory { needed } => (
+                ErrorKind::OutOfMemory,
+                format!("this process has no memory for the {needed} bytes of the decoded value"),
+            ),
+            Codec::Io { source } if source.kind() == std::io::ErrorKind::OutOfMemory => {
+                (ErrorKind::OutOfMemory, "this process has no memory for the value".to_owned())
+            }
             Codec::LimitExceeded { .. } => {
                 (ErrorKind::Corrupt, "stored value claims more than it can hold".to_owned())
             }

@@ -32,6 +32,7 @@ from ._errors import (
     Error,
     InvalidKeyError,
     NotFoundError,
+    OutOfMemoryError,
     UnsupportedError,
     WrongPasswordError,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "Error",
     "InvalidKeyError",
     "NotFoundError",
+    "OutOfMemoryError",
     "UnsupportedError",
     "ValueInfo",
     "WrongPasswordError",

@@ -61,9 +61,15 @@ class FileError(Error, OSError):
     Exceptions the file object raises itself pass through unchanged instead."""
 
 
+class OutOfMemoryError(Error, MemoryError):
+    """The process could not get the memory a value needs; the stored value may well be
+    sound. Also a ``MemoryError``, as Python's own shortage is."""
+
+
 __all__ = [
     "BackendError",
     "FileError",
+    "OutOfMemoryError",
     "ConfigError",
     "ConflictError",
     "CorruptValueError",

@@ -226,12 +226,14 @@ impl ValueReader {
     pub fn into_vec(mut self) -> Result<Vec<u8>> {
         let mut data = Vec::new();
         if self.allocate_ahead() {
+            // The stated length is in line with the stored size (see `allocate_ahead`), so
+            // failing to get it is the machine's shortage, not the value's fault.
             if data.try_reserve_exact(self.len).is_err() {
                 let message = format!(
                     "the value's header states {} bytes, more than this process can allocate",
                     self.len
                 );
-                return Err(self.in_context(Error::new(ErrorKind::Corrupt, message)));
+                return Err(self.in_context(Error::new(ErrorKind::OutOfMemory, message)));
             }
             while data.len() < self.len {
                 let start = data.len();

@@ -247,9 +247,11 @@ impl Collection {
         kinds: &[PayloadKind],
         mut writer: W,
     ) -> Result<Streamed<W>> {
-        // Decoded first: damage that hid the s3kv header must read as damage, not as a pickle.
-        let pickle = self.decode_legacy(stored)?;
+        // Probed first: damage that hid the s3kv header must read as damage, not as a pickle;
+        // a pickle the caller does not take is refused before it is inflated.
+        self.probe_legacy(stored)?;
         refuse_kind(PayloadKind::Pickle, kinds)?;
+        let pickle = self.decode_legacy(stored)?;
         writer
             .write_all(&pickle)
             .map_err(|error| transfer::caller_io(error, "writing the value"))?;
