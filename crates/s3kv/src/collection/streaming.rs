@@ -221,7 +221,7 @@ impl Collection {
             let identity = Identity { collection: &name, key: &owned_key };
             let mut decoder =
                 Decoder::new(reader, data_key.as_deref(), identity, &DecodeOptions::default())
-                    .map_err(Into::<Error>::into)?;
+                    .map_err(value_error)?;
             let kind = decoder.header().kind;
             refuse_kind(kind, &kinds)?;
             let mut counted = Counted { inner: writer, written: 0, failed: false };

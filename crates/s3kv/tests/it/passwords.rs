@@ -50,6 +50,11 @@ async fn copied_between_collections(target: &Target) {
     let error = second.get("k").await.expect_err("copied from another collection");
     assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
     assert!(error.to_string().contains("copied from another collection"), "{error}");
+    // Streamed to a writer (a file), the same value reads the same.
+    let streamed = second.get_writer("k", &[PayloadKind::Text], Vec::new()).await;
+    let error = streamed.err().expect("copied from another collection");
+    assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
+    assert!(error.to_string().contains("copied from another collection"), "{error}");
 }
 
 #[tokio::test]
