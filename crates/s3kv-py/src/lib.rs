@@ -79,18 +79,19 @@ fn block_on_until<T: Send>(
             ),
         ));
     }
-    // A mapping given as data= runs Python code inside an s3kv call, and so does a signal
-    // handler run while a call waits; that code calling s3kv again would need a runtime inside
-    // the runtime.
+    // A mapping given as data= runs Python code inside an s3kv call, and so do the function
+    // given to modify and a signal handler run while a call waits; that code calling s3kv
+    // again would need a runtime inside the runtime.
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(to_py_err(
             py,
             &s3kv::Error::new(
                 ErrorKind::Unsupported,
-                "s3kv was called from inside another s3kv call: from the methods of a mapping \
-                 given as data=, or from a signal handler that ran while s3kv waited; neither may \
-                 use s3kv itself (a signal handler can set a flag that the code checks after the \
-                 call)",
+                "s3kv was called from inside another s3kv call: from the function given to \
+                 modify, from the methods of a mapping given as data=, or from a signal handler \
+                 that ran while s3kv waited; none of them may use s3kv itself (read what the \
+                 function needs before modify; a signal handler can set a flag that the code \
+                 checks after the call)",
             ),
         ));
     }

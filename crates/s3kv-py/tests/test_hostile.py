@@ -89,6 +89,19 @@ def test_calling_s3kv_from_inside_a_data_mapping_is_refused_not_a_panic():
         conn.collection("c").get("k")
 
 
+
+def test_calling_s3kv_from_the_function_given_to_modify_is_refused_and_says_so(tmp_path):
+    db = s3kv.connect(mode="local", path=str(tmp_path)).collection("c")
+    db["other"] = 1
+
+    with pytest.raises(s3kv.UnsupportedError, match="function given to modify"):
+        db.modify("k", lambda current: db["other"] + 1, default=0)
+    assert "k" not in db
+    # Read first, then modify: the supported way.
+    other = db["other"]
+    assert db.modify("k", lambda current: current + other, default=0) == 1
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_can_open_a_new_connection_and_is_told_about_the_old(tmp_path):
     parent = s3kv.connect(mode="local", path=str(tmp_path)).collection("c")
