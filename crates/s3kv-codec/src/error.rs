@@ -89,11 +89,15 @@ pub enum Error {
 }
 
 /// Says where a failed check sits, for the `Corrupt` message: a chunk, the structure around
-/// the chunks, or (for the checks of the decoded text and its total length) the whole value.
+/// the chunks, (for the checks of the decoded text and its total length) the whole value, or
+/// for a manifest or a value of the original library, which have no chunks, the whole object.
 fn location(chunk: Option<u64>, check: &str) -> String {
     match (chunk, check) {
         (Some(index), _) => format!("at chunk {index}"),
         (None, "utf-8" | "plaintext length") => "for the value as a whole".to_owned(),
+        (None, check) if check.starts_with("manifest") || check.starts_with("legacy") => {
+            "for the object as a whole".to_owned()
+        }
         (None, _) => "in the header, index or footer".to_owned(),
     }
 }
@@ -148,6 +152,11 @@ mod tests {
         assert_eq!(structure, "corrupt object: footer check failed in the header, index or footer");
         let text = Error::corrupt(None, "utf-8").to_string();
         assert_eq!(text, "corrupt object: utf-8 check failed for the value as a whole");
+        let manifest = Error::corrupt(None, "manifest json").to_string();
+        assert_eq!(
+            manifest,
+            "corrupt object: manifest json check failed for the object as a whole"
+        );
     }
 
     #[test]
