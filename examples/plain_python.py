@@ -30,7 +30,8 @@ def main() -> None:
     print("two of them:", db.get_many(["photos/0.txt", "photos/4.txt"]))
     print("first writer wins:", db.set_if_absent("lock", "me"), db.set_if_absent("lock", "you"))
     info = db.info("photos/0.txt")
-    print(f"stored {info.stored_size} bytes for {info.plain_size} plain, {info.kind}, encrypted")
+    sealed = "encrypted" if info.encrypted else "not encrypted"
+    print(f"stored {info.stored_size} bytes for {info.plain_size} plain, {info.kind}, {sealed}")
 
     # Files go in and out as bytes; progress= takes a callable or True for a bar.
     source = f"{folder}/example-file.bin"
