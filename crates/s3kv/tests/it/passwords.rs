@@ -52,7 +52,7 @@ async fn copied_between_collections(target: &Target) {
     assert!(error.to_string().contains("copied from another collection"), "{error}");
     // Streamed to a writer (a file), the same value reads the same.
     let streamed = second.get_writer("k", &[PayloadKind::Text], Vec::new()).await;
-    let error = streamed.err().expect("copied from another collection");
+    let Err(error) = streamed else { panic!("copied from another collection") };
     assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
     assert!(error.to_string().contains("copied from another collection"), "{error}");
 }
