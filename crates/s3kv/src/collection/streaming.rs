@@ -247,10 +247,14 @@ impl Collection {
         kinds: &[PayloadKind],
         mut writer: W,
     ) -> Result<Streamed<W>> {
-        // Probed first: damage that hid the s3kv header must read as damage, not as a pickle;
-        // a pickle the caller does not take is refused before it is inflated.
-        self.probe_legacy(stored)?;
-        refuse_kind(PayloadKind::Pickle, kinds)?;
+        // Damage that hid the s3kv header must read as damage, not as a pickle: a pickle the
+        // caller does not take is refused after a bounded probe, before it is inflated, and
+        // one it takes is checked by decoding it.
+        let refused = refuse_kind(PayloadKind::Pickle, kinds);
+        if refused.is_err() {
+            self.probe_legacy(stored)?;
+        }
+        refused?;
         let pickle = self.decode_legacy(stored)?;
         writer
             .write_all(&pickle)
