@@ -93,6 +93,7 @@ impl HttpTransport for DirectTransport {
     ) -> opendal::Result<http::Response<HttpBody>> {
         let uri = request.uri().clone();
         let head = request.method() == http::Method::HEAD;
+        let asked = asked_length(&request);
         let response = self.client.request(request.map(RequestBody)).await.map_err(|error| {
             send_error(&error).with_operation("http::fetch").with_context("url", &uri)
         })?;
@@ -106,6 +107,8 @@ impl HttpTransport for DirectTransport {
         };
         // `OpenDAL` reads the request's URI back from its response for its error messages.
         parts.extensions.insert(uri.clone());
+        let asked = asked.filter(|_| parts.status.is_success());
+        let named = uri.clone();
         let stream = http_body_util::BodyDataStream::new(body)
             .try_filter(|piece| std::future::ready(!piece.is_empty()))
             .map_ok(Buffer::from)
@@ -116,8 +119,63 @@ impl HttpTransport for DirectTransport {
                     .with_context("url", &uri)
                     .set_temporary()
             });
-        Ok(http::Response::from_parts(parts, HttpBody::new(stream, size)))
+        let body = within_range(HttpBody::new(stream, size), size, asked, &named)?;
+        Ok(http::Response::from_parts(parts, body))
     }
+}
+
+/// How many bytes `request` asks for with a bounded `Range` header (`bytes=a-b` or `bytes=-n`);
+/// `None` when it asks for the whole object or for everything from an offset.
+fn asked_length(request: &http::Request<Buffer>) -> Option<u64> {
+    let value = request.headers().get(http::header::RANGE)?.to_str().ok()?;
+    let (first, last) = value.strip_prefix("bytes=")?.split_once('-')?;
+    match (first.parse::<u64>(), last.parse::<u64>()) {
+        (Ok(first), Ok(last)) => last.checked_sub(first)?.checked_add(1),
+        (Err(_), Ok(suffix)) if first.is_empty() => Some(suffix),
+        _ => None,
+    }
+}
+
+/// The body of a successful answer to a request for `asked` bytes: refused when its `size` is
+/// larger, and cut off with an error as soon as more than `asked` bytes arrive when its size is
+/// not given. Without `asked`, the body as it is.
+///
+/// A server that ignores the range (or lies about it) must not hand over more than was asked
+/// for: the layers above count what a broken answer delivered to resume past it, and a count
+/// beyond the range is more than they can take. The refusal is not temporary, since the same
+/// server will answer the same way again.
+fn within_range(
+    body: HttpBody,
+    size: Option<u64>,
+    asked: Option<u64>,
+    uri: &http::Uri,
+) -> opendal::Result<HttpBody> {
+    let Some(asked) = asked else { return Ok(body) };
+    if let Some(size) = size.filter(|size| *size > asked) {
+        return Err(longer_than_asked(asked, size, uri));
+    }
+    let uri = uri.clone();
+    Ok(body.map_inner(move |stream| {
+        let mut left = Some(asked);
+        Box::new(futures::StreamExt::map(stream, move |piece| {
+            let piece = piece?;
+            left = left.and_then(|left| left.checked_sub(piece.len() as u64));
+            match left {
+                Some(_) => Ok(piece),
+                None => Err(longer_than_asked(asked, asked.saturating_add(1), &uri)),
+            }
+        }))
+    }))
+}
+
+fn longer_than_asked(asked: u64, sent: u64, uri: &http::Uri) -> opendal::Error {
+    let message = format!(
+        "the server answered a request for {asked} bytes with {sent} or more (it ignored or \
+         misread the requested range)"
+    );
+    opendal::Error::new(opendal::ErrorKind::Unexpected, message)
+        .with_operation("http::fetch")
+        .with_context("url", uri)
 }
 
 /// `what` followed by `error` and each of its sources: hyper's own text (`client error
@@ -237,7 +295,8 @@ impl HttpTransport for ProxiedTransport {
         &self,
         request: http::Request<Buffer>,
     ) -> opendal::Result<http::Response<HttpBody>> {
-        self.0.fetch(request).await.map_err(|error| {
+        let (uri, asked) = (request.uri().clone(), asked_length(&request));
+        let response = self.0.fetch(request).await.map_err(|error| {
             // The stock transport puts the failure under a bare "send http request".
             match std::error::Error::source(&error) {
                 Some(cause) if error.kind() == opendal::ErrorKind::Unexpected => {
@@ -250,7 +309,12 @@ impl HttpTransport for ProxiedTransport {
                 }
                 _ => error,
             }
-        })
+        })?;
+        let encoded = parse_content_encoding(response.headers())?.is_some();
+        let size = if encoded { None } else { parse_content_length(response.headers())? };
+        let (parts, body) = response.into_parts();
+        let body = within_range(body, size, asked.filter(|_| parts.status.is_success()), &uri)?;
+        Ok(http::Response::from_parts(parts, body))
     }
 }
 

@@ -151,8 +151,8 @@ async fn request_headers(keys: Option<(&str, &str)>) -> String {
 const LIAR_REQUESTS: usize = 20;
 
 /// A loopback server that answers every request with a 200 claiming `claimed` bytes, sends
-/// 100, and hangs up. Its thread ends after [`LIAR_REQUESTS`] requests or 30 s without one.
-fn lying_server(claimed: u64) -> String {
+/// `sent`, and hangs up. Its thread ends after [`LIAR_REQUESTS`] requests or 30 s without one.
+fn lying_server(claimed: u64, sent: usize) -> String {
     use std::io::{Read, Write};
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
@@ -173,7 +173,7 @@ fn lying_server(claimed: u64) -> String {
                 "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n"
             );
             let _ = socket.write_all(head.as_bytes());
-            let _ = socket.write_all(&[7_u8; 100]);
+            let _ = socket.write_all(&vec![7_u8; sent]);
             (answered, idle_since) = (answered + 1, Instant::now());
         }
     });
@@ -187,7 +187,7 @@ async fn a_server_claiming_exabytes_costs_an_error_not_the_memory_it_claims() {
     // hyper refuses lengths past `i64::MAX` itself.
     for claimed in [i64::MAX.unsigned_abs(), 1 << 56, 1 << 50, (1 << 20) + 1] {
         let mut settings = S3Settings::new("b");
-        settings.endpoint = Some(lying_server(claimed));
+        settings.endpoint = Some(lying_server(claimed, 100));
         settings.access_key = Some("s3kv-test".to_owned());
         settings.secret_key = Some("s3kv-test-secret".to_owned());
         settings.retries = 0;
@@ -205,5 +205,35 @@ async fn a_server_claiming_exabytes_costs_an_error_not_the_memory_it_claims() {
         assert_eq!(error.kind(), ErrorKind::Unavailable, "{claimed}: {error}");
         let get = backend.get("k").await.expect_err("nor as a whole read");
         assert_eq!(get.kind(), ErrorKind::Unavailable, "{claimed}: {get}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_ranges_is_refused_not_believed() {
+    use futures::TryStreamExt;
+
+    const PART: usize = 5 * 1024 * 1024;
+    let size = 12 * 1024 * 1024;
+    // The whole object for every part, or a part and a bit before hanging up: either hands over
+    // more than a part asked for. Believed, the first gives a stream longer than the object;
+    // the second, retried, had the client library count past the end of the range.
+    for sent in [size, PART + 1024 * 1024] {
+        let mut settings = S3Settings::new("b");
+        settings.endpoint = Some(lying_server(size as u64, sent));
+        settings.access_key = Some("s3kv-test".to_owned());
+        settings.secret_key = Some("s3kv-test-secret".to_owned());
+        settings.retries = 2;
+        settings.part_size = PART;
+        let backend = s3kv_store::s3(settings).expect("opening sends nothing");
+
+        let read = async {
+            let (_, body) = backend.get_stream("k").await?;
+            body.try_collect::<Vec<_>>().await
+        };
+        let error = tokio::time::timeout(Duration::from_mins(1), read)
+            .await
+            .expect("the read ends by itself")
+            .expect_err("parts longer than asked are not handed out");
+        assert!(error.to_string().contains("ignored or misread the requested range"), "{error}");
     }
 }
