@@ -279,6 +279,16 @@ pub(crate) fn from_io(
         _ if error.kind() == std::io::ErrorKind::NotFound => {
             format!("a folder the write needs is gone (removed while it ran?): {error}")
         }
+        ErrorKind::InvalidPath if error.kind() == std::io::ErrorKind::IsADirectory => format!(
+            "a folder is where this value's file goes ({error}): in a folder store a key cannot \
+             be written while other keys start with it and a `/` (`a` beside `a/b`), nor over a \
+             folder put there by hand"
+        ),
+        ErrorKind::InvalidPath if error.kind() == std::io::ErrorKind::NotADirectory => format!(
+            "a file is where one of this path's folders goes ({error}): in a folder store a key \
+             cannot be written while another key is the start of it and a `/` (`a/b` beside \
+             `a`), nor below a file put there by hand"
+        ),
         _ => error.to_string(),
     };
     Error::new(kind, operation, path, backend, message).with_source(error)
@@ -302,6 +312,17 @@ mod tests {
             from_io(gone(), "get", Access::Read, "k", "folder /x").kind(),
             ErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn a_path_taken_by_a_folder_or_a_file_says_which_and_why() {
+        let write = |kind| from_io(std::io::Error::from(kind), "put", Access::Write, "a", "f");
+        let folder = write(std::io::ErrorKind::IsADirectory);
+        assert_eq!(folder.kind(), ErrorKind::InvalidPath);
+        assert!(folder.message().contains("a folder is where this value's file goes"), "{folder}");
+        let file = write(std::io::ErrorKind::NotADirectory);
+        assert_eq!(file.kind(), ErrorKind::InvalidPath);
+        assert!(file.message().contains("a file is where one of this path's folders"), "{file}");
     }
 
     #[test]
