@@ -38,8 +38,8 @@ MB = 1_000_000
 
 # Full and quick sizes; each can be overridden on the command line.
 FULL = {
-    "value_mb": 100, "repeat": 3, "latency_ops": 200, "batch": 2000, "list_keys": 10_000,
-    "rounds": 3, "list_runs": 5,
+    "value_mb": 100, "repeat": 3, "latency_ops": 300, "batch": 2000, "list_keys": 10_000,
+    "rounds": 5, "list_runs": 3,
 }
 QUICK = {
     "value_mb": 10, "repeat": 1, "latency_ops": 50, "batch": 200, "list_keys": 200,
@@ -178,25 +178,49 @@ def measure_backend(
         results[client]["small"] = merged_rounds(rounds[client])
 
     plain_prefix = f"{run_id}/plain"
-    seeded: Optional[List[str]] = None
+    listers = []
     for client in runnable:
         if client == "s3ec":
             results[client]["list"] = {
                 "skipped": "no listing of its own: it lists with the boto3 client it wraps"
             }
-            continue
-        if seeded is None and client != "s3kv":
-            print(f"  seeding {sizes['list_keys']} objects for the plain clients")
-            seeded = clients.seed_plain(backend, plain_prefix, sizes["list_keys"], b"x")
-        prefix = {
+        else:
+            listers.append(client)
+    if any(client != "s3kv" for client in listers):
+        print(f"  seeding {sizes['list_keys']} objects for the plain clients")
+        clients.seed_plain(backend, plain_prefix, sizes["list_keys"], b"x")
+    prefixes = {
+        client: {
             "s3kv": f"{run_id}/s3kv-list",
             "legacy": plain_prefix,
         }.get(client, f"{plain_prefix}/{clients.legacy.hex_name(clients.COLLECTION)}")
-        listing = job(client, "list", f"list {sizes['list_keys']}", list_keys=sizes["list_keys"],
-                      list_runs=sizes["list_runs"])
-        listing["prefix"] = prefix
-        results[client]["list"] = run_job(listing)
+        for client in listers
+    }
+    # Listings take turns in rounds too. s3kv seeds its own collection in its first round (its
+    # layout is its own), so from the second round on no client lists just after writing.
+    listings: Dict[str, List[Dict[str, Any]]] = {client: [] for client in listers}
+    for round_number in range(sizes["rounds"]):
+        shift = round_number % max(len(listers), 1)
+        for client in listers[shift:] + listers[:shift]:
+            listing = job(client, "list", f"list {sizes['list_keys']}, round {round_number + 1}",
+                          list_keys=sizes["list_keys"], list_runs=sizes["list_runs"],
+                          seed=round_number == 0)
+            listing["prefix"] = prefixes[client]
+            listings[client].append(run_job(listing))
+    for client in listers:
+        results[client]["list"] = merged_listings(listings[client])
     return results
+
+
+def merged_listings(results: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """One listing result from a client's rounds: the median of every timed run of every
+    round, verified only if every round was; the first error or miss, if any."""
+    for result in results:
+        if "error" in result or not result.get("verified"):
+            return result
+    times = [seconds for result in results for seconds in result["list_runs"]]
+    return {**results[0], "list": statistics.median(times), "list_runs": times,
+            "rounds": len(results)}
 
 
 def merged_rounds(results: List[Dict[str, Any]]) -> Dict[str, Any]:
