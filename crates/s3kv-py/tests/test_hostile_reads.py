@@ -2,6 +2,7 @@
 and a header that states a huge length does not make the reader allocate it."""
 
 import io
+import json
 import os
 import resource
 import subprocess
@@ -148,3 +149,30 @@ def test_a_value_this_process_has_no_memory_for_is_a_memory_error_not_corrupt(tm
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["OutOfMemoryError", "True", "True"], run.stdout + run.stderr
+
+
+def test_a_planted_pickle_is_refused_from_its_header_before_it_is_decoded(s3_planting):
+    kwargs, _plant = s3_planting
+    # 300 MiB of zeros stored as an unencrypted pickle, a few hundred KB on the server. A child
+    # process writes it, so that making it does not raise this process's peak.
+    script = (
+        "import json, sys, s3kv\n"
+        "db = s3kv.connect(**json.loads(sys.argv[1])).collection('c')\n"
+        f"db._core.set('big', {_values.PICKLE}, bytes(300 << 20))\n"
+        f"db._core.set('small', {_values.PICKLE}, bytes(1000))\n"
+    )
+    subprocess.run([sys.executable, "-c", script, json.dumps(kwargs)], check=True, timeout=300)
+    db = s3kv.connect(**kwargs).collection("c")
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for key in ("big", "small"):
+        with pytest.raises(s3kv.UnsupportedError, match="allow_pickle=True") as raised:
+            db[key]
+        assert (raised.value.key, raised.value.operation) == (key, "get")
+    with pytest.raises(s3kv.UnsupportedError, match="allow_pickle=True"):
+        db.get_many(["big"])
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 64 * 1024, f"peak grew by {grown_kib} KiB"
+    # Refused, not damaged: the owner can still read it.
+    trusting = s3kv.connect(**kwargs).collection("c", allow_pickle=True)
+    assert trusting._core.get("small")[1] == bytes(1000)

@@ -25,6 +25,12 @@ const UNTRUSTED_LEGACY: &str = "refusing to unpickle this value: it is in the or
     who can write to the bucket could have planted it, and unpickling runs code. Open the \
     collection with allow_pickle=True if you trust every writer";
 
+/// Why a pickle of an unencrypted collection on S3 is not read without `allow_pickle`.
+const UNTRUSTED_PICKLE: &str = "refusing to unpickle this value: the collection is not \
+    encrypted and lives on S3, where anyone who can write to the bucket could have planted it, \
+    and unpickling runs code. Open the collection with allow_pickle=True if you trust every \
+    writer, or use a password for new data";
+
 pub use opened::{AHEAD_RATIO, Opened, READ_WINDOW, ValueReader};
 pub use streaming::{STREAMED_SET_ATTEMPTS, STREAMED_SET_BYTES, Streamed};
 
@@ -173,7 +179,8 @@ impl Collection {
     ///
     /// `Corrupt` when the stored value fails its checks (damaged, tampered with, or moved from
     /// another key or collection); `WrongPassword` when it is encrypted and the collection was
-    /// opened without a password; `InvalidKey`, `Backend`.
+    /// opened without a password; `Unsupported` for a pickle that may not be unpickled (see
+    /// [`Collection::pickle_allowed`]); `InvalidKey`, `Backend`.
     #[tracing::instrument(skip_all, fields(collection = %self.inner.name, key))]
     pub async fn get(&self, key: &str) -> Result<Option<Value>> {
         self.read(key, false).await.map_err(|error| self.context(error, "get", key))
@@ -268,6 +275,9 @@ impl Collection {
     fn decode(&self, key: &str, stored: &[u8]) -> Result<Value> {
         let identity = Identity { collection: &self.inner.name, key };
         let value = if s3kv_codec::is_s3kv_object(stored) {
+            if let Ok(header) = s3kv_codec::read_header(stored) {
+                self.refuse_untrusted(header.kind)?;
+            }
             let decoded = s3kv_codec::decode(stored, self.inner.key.as_deref(), identity)
                 .map_err(value_error)?;
             Value { kind: decoded.kind, data: decoded.plaintext, legacy: false }
@@ -282,6 +292,16 @@ impl Collection {
         };
         tracing::debug!(size = value.data.len(), legacy = value.legacy, "value read");
         Ok(value)
+    }
+
+    /// Refuses a value whose header says it is a pickle this collection may not hand out (see
+    /// [`Collection::pickle_allowed`]), before any of it is decoded: a value planted to be
+    /// refused costs its header, not its size.
+    fn refuse_untrusted(&self, kind: PayloadKind) -> Result<()> {
+        if kind == PayloadKind::Pickle && !self.trusts(false) {
+            return Err(Error::new(ErrorKind::Unsupported, UNTRUSTED_PICKLE));
+        }
+        Ok(())
     }
 
     /// The pickle inside a value the original library wrote.
@@ -445,6 +465,7 @@ impl Collection {
     /// the user; an S3 bucket may be shared, so there unauthenticated pickles (those of an
     /// unencrypted collection, and every value of the original library, whose encryption is
     /// not authenticated) are read only when the collection was opened with `allow_pickle`.
+    /// Reads refuse any other pickle with `Unsupported`, from its header, before decoding it.
     pub fn pickle_allowed(&self, value: &Value) -> bool {
         self.trusts(value.legacy)
     }

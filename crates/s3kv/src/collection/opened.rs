@@ -335,10 +335,14 @@ impl Collection {
         let head = gather(&mut stream, MAX_HEADER_LEN).await?;
         let whole_bound =
             self.inner.cache.as_ref().map_or(WHOLE_READ_BYTES, |c| c.config().max_entry_bytes);
-        let stated = (head.len() >= MAX_HEADER_LEN && s3kv_codec::is_s3kv_object(&head))
+        let header = (head.len() >= MAX_HEADER_LEN && s3kv_codec::is_s3kv_object(&head))
             .then(|| s3kv_codec::read_header(&head).ok())
-            .flatten()
-            .and_then(|header| stated_len(&header, meta.size).map(|len| (header.kind, len)));
+            .flatten();
+        if let Some(header) = &header {
+            self.refuse_untrusted(header.kind)?;
+        }
+        let stated =
+            header.and_then(|header| stated_len(&header, meta.size).map(|len| (header.kind, len)));
         // Large stored, or large once decoded: a value that compresses well (zeros, repeated
         // text) is small on the storage but is still decoded straight into the caller's buffer
         // rather than into one of its own that the caller then copies. A value the cache could

@@ -127,6 +127,24 @@ async fn pickles(target: &Target) {
     let allowed = connection.collection("pickles", options).await.expect("opens");
     assert!(allowed.pickle_allowed(&value) && allowed.pickle_allowed(&legacy));
 
+    // A read refuses what may not be unpickled, whether read whole, streamed or in a batch.
+    let big = vec![7_u8; 9 << 20];
+    for (key, data) in [("small", &b"pickle"[..]), ("big", &big[..])] {
+        plain.set(key, PayloadKind::Pickle, data).await.expect("any value may be written");
+        match plain.get(key).await {
+            Ok(read) if !on_s3 => assert_eq!(read.expect("present").data, data),
+            Ok(read) => panic!("{key}: an unauthenticated pickle on S3 was read: {read:?}"),
+            Err(error) => {
+                assert!(on_s3, "{key}: {error}");
+                assert_eq!(error.kind(), ErrorKind::Unsupported, "{key}: {error}");
+                assert!(error.to_string().contains("allow_pickle=True"), "{key}: {error}");
+            }
+        }
+        assert_eq!(plain.get_many(&[key]).await.is_err(), on_s3, "{key} in a batch");
+        let read = allowed.get(key).await.expect("allowed").expect("present");
+        assert_eq!((read.kind, read.data == data), (PayloadKind::Pickle, true), "{key}");
+    }
+
     let mut options = Map::new();
     options.insert("allow_pickle".into(), json!("perhaps"));
     let error = connection.collection("pickles", options).await.expect_err("not a bool");

@@ -17,14 +17,14 @@ async fn round_trip(target: &Target, options: Map<String, serde_json::Value>) {
     collection.set("bytes", PayloadKind::Bytes, &[0, 1, 2, 255]).await.expect("set");
     collection.set("empty", PayloadKind::Bytes, &[]).await.expect("set");
     let big: Vec<u8> = (0..3_000_000_u32).map(|i| (i % 251).to_le_bytes()[0]).collect();
-    collection.set("big", PayloadKind::Pickle, &big).await.expect("set big");
+    collection.set("big", PayloadKind::Cbor, &big).await.expect("set big");
 
     let value = collection.get("k").await.expect("get").expect("present");
     assert_eq!((value.kind, value.data.as_slice()), (PayloadKind::Text, "héllo".as_bytes()));
     assert_eq!(collection.get("bytes").await.expect("get").expect("present").data, [0, 1, 2, 255]);
     assert_eq!(collection.get("empty").await.expect("get").expect("present").data, b"");
     let read = collection.get("big").await.expect("get").expect("present");
-    assert_eq!((read.kind, read.data == big), (PayloadKind::Pickle, true));
+    assert_eq!((read.kind, read.data == big), (PayloadKind::Cbor, true));
 
     assert!(collection.contains("k").await.expect("contains"));
     assert_eq!(collection.keys().await.expect("keys"), ["big", "bytes", "empty", "k"]);
