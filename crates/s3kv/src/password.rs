@@ -22,6 +22,10 @@ use crate::names::Names;
 /// its own (one key derivation), so both read back the same one.
 const READ_BACK_DELAY: Duration = Duration::from_secs(1);
 
+/// How many listed values a first opening with a password tries to read, to check the password
+/// against them, before it concludes that the server's reads are not to be believed.
+const LISTED_VALUES_TRIED: usize = 3;
+
 /// No manifest s3kv writes comes near this; a larger object at the manifest's name is not
 /// read whole, so a planted giant costs one small ranged read.
 const MAX_MANIFEST_LEN: u64 = 64 * 1024;
@@ -88,21 +92,42 @@ async fn check_stored_values(
     password: &str,
     salt: &str,
 ) -> Result<()> {
-    // One value is enough: the original library used one key for every value.
+    // One value is enough: the original library used one key for every value. A listed value
+    // may be deleted before it is read, so a few are listed; but when every one of them reads
+    // as missing, the server is not telling the truth about this collection, and deciding that
+    // it is new could write a manifest over the one its values need.
     let mut listing = backend.list(names.directory());
-    let mut first = None;
+    let mut listed = Vec::new();
     while let Some(entry) = listing.try_next().await? {
         if names.key_of(&entry.path).is_some() {
-            first = Some(entry.path);
-            break;
+            listed.push(entry.path);
+            if listed.len() == LISTED_VALUES_TRIED {
+                break;
+            }
         }
     }
     drop(listing);
-    let Some(path) = first else { return Ok(()) };
-    let stored = match backend.get(&path).await {
-        Ok(object) => object.bytes,
-        Err(error) if error.kind() == StoreKind::NotFound => return Ok(()),
-        Err(error) => return Err(error.into()),
+    let mut stored = None;
+    for path in &listed {
+        match backend.get(path).await {
+            Ok(object) => {
+                stored = Some(object.bytes);
+                break;
+            }
+            Err(error) if error.kind() == StoreKind::NotFound => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let Some(stored) = stored else {
+        if listed.is_empty() {
+            return Ok(());
+        }
+        return Err(Error::new(
+            ErrorKind::Backend,
+            "the server lists values in this collection but answers their reads as missing, so \
+             whether it already has a manifest (which holds the values' key) cannot be told; \
+             nothing was written: try again, and check the server if this persists",
+        ));
     };
 
     if s3kv_codec::is_s3kv_object(&stored) {
@@ -171,6 +196,24 @@ async fn create_manifest(
         // write, wait, and use whatever manifest the server then holds. The remaining race is
         // in docs/limitations.md.
         Err(error) if error.kind() == StoreKind::Unsupported => {
+            // This write replaces whatever is there. A manifest that has appeared since the
+            // read (another app creating the collection) is used; one the server says exists
+            // while its read finds none is not written over, since it holds every value's key.
+            match backend.head(path).await {
+                Ok(_) => {
+                    let Some(stored) = read_manifest(backend, path).await? else {
+                        return Err(Error::new(
+                            ErrorKind::Backend,
+                            "the server says this collection's manifest (manifest.s3kv) exists \
+                             but answers its read as missing; a new one is not written over it: \
+                             try again, and check the server if this persists",
+                        ));
+                    };
+                    return open_manifest(&stored, password, salt, collection);
+                }
+                Err(error) if error.kind() == StoreKind::NotFound => {}
+                Err(error) => return Err(error.into()),
+            }
             backend.put(path, bytes, PutMode::Overwrite).await?;
             tokio::time::sleep(READ_BACK_DELAY).await;
             read_back(backend, path, password, salt, collection).await

@@ -88,13 +88,23 @@ fn hex(text: &str) -> String {
 
 /// Memory storage that, like some S3-compatible servers, ignores create-only conditions; and
 /// holds the first `racers` manifest reads until all of them have read, so that every racer
-/// finds no manifest before any of them writes one.
+/// finds no manifest before any of them writes one. With `loses_reads`, it also answers every
+/// read as missing, while its `head` and listings tell the truth, as a broken server or proxy
+/// may.
 #[derive(Debug)]
 struct IgnoresConditions {
     inner: Arc<dyn Backend>,
     racers: usize,
     reads: AtomicUsize,
     barrier: Barrier,
+    loses_reads: bool,
+}
+
+impl IgnoresConditions {
+    fn new(inner: Arc<dyn Backend>, racers: usize, loses_reads: bool) -> Self {
+        let (reads, barrier) = (AtomicUsize::new(0), Barrier::new(racers));
+        Self { inner, racers, reads, barrier, loses_reads }
+    }
 }
 
 #[async_trait::async_trait]
@@ -112,6 +122,9 @@ impl Backend for IgnoresConditions {
         self.inner.check().await
     }
     async fn get(&self, path: &str) -> Result<Object, Error> {
+        if self.loses_reads {
+            return Err(Error::new(StoreKind::NotFound, "get", path, self.describe(), "lost"));
+        }
         let result = self.inner.get(path).await;
         if path.ends_with("manifest.s3kv")
             && self.reads.fetch_add(1, Ordering::SeqCst) < self.racers
@@ -140,12 +153,8 @@ impl Backend for IgnoresConditions {
 #[tokio::test]
 async fn apps_opening_a_new_collection_at_once_agree_even_when_conditions_are_ignored() {
     let racers = 2;
-    let backend: Arc<dyn Backend> = Arc::new(IgnoresConditions {
-        inner: s3kv::store::memory().expect("memory"),
-        racers,
-        reads: AtomicUsize::new(0),
-        barrier: Barrier::new(racers),
-    });
+    let memory = s3kv::store::memory().expect("memory");
+    let backend: Arc<dyn Backend> = Arc::new(IgnoresConditions::new(memory, racers, false));
     let kwargs = serde_json::json!({"mode": "dict"}).as_object().cloned().unwrap_or_default();
     let open = || {
         let loader = loader(kwargs.clone());
@@ -185,4 +194,39 @@ async fn a_giant_object_planted_as_the_manifest_is_refused_without_reading_it() 
     assert!(error.to_string().contains("manifest"), "{error}");
     let read = counting.counts().bytes_read;
     assert!(read <= 64 * 1024 + 1, "read {read} bytes of a planted manifest");
+}
+
+#[tokio::test]
+async fn a_server_that_loses_reads_never_gets_a_manifest_written_over_the_real_one() {
+    let memory = s3kv::store::memory().expect("memory");
+    let lossy: Arc<dyn Backend> = Arc::new(IgnoresConditions::new(Arc::clone(&memory), 1, true));
+    let open = |backend: Arc<dyn Backend>| async move {
+        let loader = loader(Map::from_iter([("mode".to_owned(), "dict".into())]));
+        let settings = loader.load().expect("settings");
+        Connection::with_backend(loader, settings, backend).await.expect("opens")
+    };
+    // A collection with values, and one whose manifest is all it holds yet.
+    let honest = open(Arc::clone(&memory)).await;
+    let filled = honest.collection("filled", password("pw")).await.expect("opens");
+    filled.set("k", PayloadKind::Text, b"precious").await.expect("set");
+    honest.collection("empty", password("pw")).await.expect("opens");
+    let manifests = ["filled", "empty"].map(|name| format!("{}/manifest.s3kv", hex(name)));
+    let mut before = Vec::new();
+    for path in &manifests {
+        before.push(memory.get(path).await.expect("a manifest").bytes);
+    }
+
+    let broken = open(lossy).await;
+    for (name, said) in [("filled", "lists values"), ("empty", "manifest.s3kv) exists")] {
+        let error = broken.collection(name, password("pw")).await.expect_err("nothing to trust");
+        assert_eq!(error.kind(), ErrorKind::Backend, "{name}: {error}");
+        assert!(error.to_string().contains(said), "{name}: {error}");
+    }
+
+    for (path, before) in manifests.iter().zip(before) {
+        assert_eq!(memory.get(path).await.expect("still there").bytes, before, "{path}");
+    }
+    let filled = honest.collection("filled", password("pw")).await.expect("opens");
+    let value = filled.get("k").await.expect("readable").expect("present");
+    assert_eq!(value.data, b"precious");
 }
