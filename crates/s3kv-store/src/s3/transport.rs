@@ -100,14 +100,14 @@ impl HttpTransport for DirectTransport {
         let (mut parts, body) = response.into_parts();
         // A HEAD answer's length describes the object, not its (empty) body, and a
         // content-encoded body's length is of the encoded bytes.
-        let size = if head || parse_content_encoding(&parts.headers)?.is_some() {
+        let success = parts.status.is_success();
+        let size = if head || !success || parse_content_encoding(&parts.headers)?.is_some() {
             None
         } else {
             parse_content_length(&parts.headers)?
         };
         // `OpenDAL` reads the request's URI back from its response for its error messages.
         parts.extensions.insert(uri.clone());
-        let asked = asked.filter(|_| parts.status.is_success());
         let named = uri.clone();
         let stream = http_body_util::BodyDataStream::new(body)
             .try_filter(|piece| std::future::ready(!piece.is_empty()))
@@ -119,7 +119,9 @@ impl HttpTransport for DirectTransport {
                     .with_context("url", &uri)
                     .set_temporary()
             });
-        let body = within_range(HttpBody::new(stream, size), size, asked, &named)?;
+        let body = HttpBody::new(stream, size);
+        let body =
+            if success { within_range(body, size, asked, &named)? } else { error_body(body) };
         Ok(http::Response::from_parts(parts, body))
     }
 }
@@ -134,6 +136,29 @@ fn asked_length(request: &http::Request<Buffer>) -> Option<u64> {
         (Err(_), Ok(suffix)) if first.is_empty() => Some(suffix),
         _ => None,
     }
+}
+
+/// How much of an error answer's body is read. An S3 error document is a few hundred bytes;
+/// one the server never ends, or makes huge, must fill neither memory nor the message that
+/// quotes it.
+const ERROR_BODY_LIMIT: usize = 8 * 1024;
+
+/// The first [`ERROR_BODY_LIMIT`] bytes of an error answer's body, ending there.
+fn error_body(body: HttpBody) -> HttpBody {
+    body.map_inner(|stream| {
+        Box::new(futures::StreamExt::scan(stream, ERROR_BODY_LIMIT, |left, piece| {
+            let piece = match piece {
+                Ok(_) if *left == 0 => None,
+                Ok(piece) => {
+                    let kept = piece.len().min(*left);
+                    *left -= kept;
+                    Some(Ok(piece.slice(..kept)))
+                }
+                Err(error) => Some(Err(error)),
+            };
+            std::future::ready(piece)
+        }))
+    })
 }
 
 /// The body of a successful answer to a request for `asked` bytes: refused when its `size` is
@@ -313,7 +338,13 @@ impl HttpTransport for ProxiedTransport {
         let encoded = parse_content_encoding(response.headers())?.is_some();
         let size = if encoded { None } else { parse_content_length(response.headers())? };
         let (parts, body) = response.into_parts();
-        let body = within_range(body, size, asked.filter(|_| parts.status.is_success()), &uri)?;
+        // reqwest's body keeps the stated size, so an error body cut short reads as a short
+        // answer rather than as the server's error: bounded all the same.
+        let body = if parts.status.is_success() {
+            within_range(body, size, asked, &uri)?
+        } else {
+            error_body(body)
+        };
         Ok(http::Response::from_parts(parts, body))
     }
 }

@@ -153,6 +153,13 @@ const LIAR_REQUESTS: usize = 20;
 /// A loopback server that answers every request with a 200 claiming `claimed` bytes, sends
 /// `sent`, and hangs up. Its thread ends after [`LIAR_REQUESTS`] requests or 30 s without one.
 fn lying_server(claimed: u64, sent: usize) -> String {
+    answering_server(format!("200 OK\r\nETag: \"e\"\r\nContent-Length: {claimed}"), sent)
+}
+
+/// A loopback server that answers every request with `status_and_headers` (the status line's
+/// code and text, then header lines), sends `sent` bytes of body, and hangs up. Its thread ends
+/// after [`LIAR_REQUESTS`] requests or 30 s without one.
+fn answering_server(status_and_headers: String, sent: usize) -> String {
     use std::io::{Read, Write};
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
@@ -169,9 +176,7 @@ fn lying_server(claimed: u64, sent: usize) -> String {
             let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
             let mut request = [0_u8; 16 * 1024];
             let _ = socket.read(&mut request);
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: {claimed}\r\nConnection: close\r\n\r\n"
-            );
+            let head = format!("HTTP/1.1 {status_and_headers}\r\nConnection: close\r\n\r\n");
             let _ = socket.write_all(head.as_bytes());
             let _ = socket.write_all(&vec![7_u8; sent]);
             (answered, idle_since) = (answered + 1, Instant::now());
@@ -236,4 +241,24 @@ async fn a_server_that_ignores_ranges_is_refused_not_believed() {
             .expect_err("parts longer than asked are not handed out");
         assert!(error.to_string().contains("ignored or misread the requested range"), "{error}");
     }
+}
+
+#[tokio::test]
+async fn an_error_answer_is_read_only_as_far_as_its_message_needs() {
+    // An error document that goes on for 64 MiB.
+    let sent = 64 << 20;
+    let head = format!("500 Internal Server Error\r\nContent-Length: {sent}");
+    let mut settings = S3Settings::new("b");
+    settings.endpoint = Some(answering_server(head, sent));
+    settings.access_key = Some("s3kv-test".to_owned());
+    settings.secret_key = Some("s3kv-test-secret".to_owned());
+    settings.retries = 0;
+    let backend = s3kv_store::s3(settings).expect("opening sends nothing");
+
+    let error = tokio::time::timeout(Duration::from_mins(1), backend.get("k"))
+        .await
+        .expect("the read ends by itself")
+        .expect_err("the server answers 500");
+    let message = error.to_string();
+    assert!(message.len() < 32 * 1024, "a message of {} bytes", message.len());
 }
