@@ -686,9 +686,44 @@ async fn next_listed(
 /// Where a listing stream is; it owns the probe that logs the listing once it ends.
 enum ListState<'a> {
     Start { listed: &'a str, probe: ListProbe<'a> },
-    Open { lister: opendal::Lister, probe: ListProbe<'a> },
+    Open { lister: opendal::Lister, probe: ListProbe<'a>, repeats: Repeats },
     Done,
 }
+
+/// Notices a listing that comes back to a name it listed before, as one does from a server
+/// whose pages do not advance (a continuation token repeated, or missing from a page marked
+/// truncated): such a listing would never end.
+///
+/// S3 lists in ascending order, which rules out repeats at the cost of one comparison a name.
+/// A server that lists in another order (S3 Express directory buckets do) is followed with a
+/// set of hashes of the names seen since the order first broke: a listing that goes round in
+/// circles comes back to them on its next round.
+#[derive(Default)]
+struct Repeats {
+    last: String,
+    seen: Option<(std::hash::RandomState, std::collections::HashSet<u64>)>,
+}
+
+impl Repeats {
+    /// Whether `path` was listed before (on the listing's current round, for one out of order).
+    fn again(&mut self, path: &str) -> bool {
+        use std::hash::BuildHasher;
+
+        let ascending = self.last.is_empty() || path > self.last.as_str();
+        self.last.clear();
+        self.last.push_str(path);
+        if ascending && self.seen.is_none() {
+            return false;
+        }
+        let (hasher, seen) = self.seen.get_or_insert_with(Default::default);
+        !seen.insert(hasher.hash_one(path))
+    }
+}
+
+/// Why a listing stopped when it came back to a name it had listed.
+const REPEATED: &str = "the server's listing came back to a name it had already listed: its \
+    pages do not advance (a continuation token that repeats, or a page marked truncated that \
+    gives none), so the listing would never end";
 
 /// Logs one debug event per listing when the stream ends, is dropped early, or fails.
 struct ListProbe<'a> {
@@ -718,12 +753,12 @@ impl OpendalBackend {
         &'a self,
         state: ListState<'a>,
     ) -> Option<(Result<Entry, Error>, ListState<'a>)> {
-        let (mut lister, mut probe) = match state {
+        let (mut lister, mut probe, mut repeats) = match state {
             ListState::Done => return None,
-            ListState::Open { lister, probe } => (lister, probe),
+            ListState::Open { lister, probe, repeats } => (lister, probe, repeats),
             ListState::Start { listed, mut probe } => {
                 match self.operator.lister_with(listed).recursive(true).await {
-                    Ok(lister) => (lister, probe),
+                    Ok(lister) => (lister, probe, Repeats::default()),
                     Err(e) => {
                         let error = self.wrap(e, "list", Access::Read, probe.prefix);
                         probe.outcome = error.kind().as_str();
@@ -748,9 +783,14 @@ impl OpendalBackend {
                     return Some((Err(error), ListState::Done));
                 }
             };
+            if repeats.again(entry.path()) {
+                let error = self.error(ErrorKind::Other, "list", probe.prefix, REPEATED);
+                probe.outcome = error.kind().as_str();
+                return Some((Err(error), ListState::Done));
+            }
             if let Some(entry) = self.accept(&entry, probe.prefix) {
                 probe.count += 1;
-                return Some((Ok(entry), ListState::Open { lister, probe }));
+                return Some((Ok(entry), ListState::Open { lister, probe, repeats }));
             }
         }
     }
@@ -773,6 +813,20 @@ impl OpendalBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_that_comes_round_again_is_noticed_in_any_order() {
+        let mut ascending = Repeats::default();
+        let names = ["a", "b", "c"];
+        assert!(names.iter().all(|name| !ascending.again(name)));
+        // The server starts over: out of order at once, the repeat on the next round.
+        assert!(names.iter().chain(&names).any(|name| ascending.again(name)));
+
+        let mut unordered = Repeats::default();
+        let names = ["m", "b", "z", "a", "c"];
+        assert!(names.iter().all(|name| !unordered.again(name)), "no name twice, no repeat");
+        assert!(unordered.again("z"));
+    }
 
     #[test]
     fn bare_etag_is_quoted() {

@@ -153,13 +153,13 @@ const LIAR_REQUESTS: usize = 20;
 /// A loopback server that answers every request with a 200 claiming `claimed` bytes, sends
 /// `sent`, and hangs up. Its thread ends after [`LIAR_REQUESTS`] requests or 30 s without one.
 fn lying_server(claimed: u64, sent: usize) -> String {
-    answering_server(format!("200 OK\r\nETag: \"e\"\r\nContent-Length: {claimed}"), sent)
+    answering_server(format!("200 OK\r\nETag: \"e\"\r\nContent-Length: {claimed}"), vec![7; sent])
 }
 
 /// A loopback server that answers every request with `status_and_headers` (the status line's
-/// code and text, then header lines), sends `sent` bytes of body, and hangs up. Its thread ends
-/// after [`LIAR_REQUESTS`] requests or 30 s without one.
-fn answering_server(status_and_headers: String, sent: usize) -> String {
+/// code and text, then header lines) and `body`, and hangs up. Its thread ends after
+/// [`LIAR_REQUESTS`] requests or 30 s without one.
+fn answering_server(status_and_headers: String, body: Vec<u8>) -> String {
     use std::io::{Read, Write};
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
@@ -178,7 +178,7 @@ fn answering_server(status_and_headers: String, sent: usize) -> String {
             let _ = socket.read(&mut request);
             let head = format!("HTTP/1.1 {status_and_headers}\r\nConnection: close\r\n\r\n");
             let _ = socket.write_all(head.as_bytes());
-            let _ = socket.write_all(&vec![7_u8; sent]);
+            let _ = socket.write_all(&body);
             (answered, idle_since) = (answered + 1, Instant::now());
         }
     });
@@ -249,7 +249,7 @@ async fn an_error_answer_is_read_only_as_far_as_its_message_needs() {
     let sent = 64 << 20;
     let head = format!("500 Internal Server Error\r\nContent-Length: {sent}");
     let mut settings = S3Settings::new("b");
-    settings.endpoint = Some(answering_server(head, sent));
+    settings.endpoint = Some(answering_server(head, vec![b'A'; sent]));
     settings.access_key = Some("s3kv-test".to_owned());
     settings.secret_key = Some("s3kv-test-secret".to_owned());
     settings.retries = 0;
@@ -261,4 +261,41 @@ async fn an_error_answer_is_read_only_as_far_as_its_message_needs() {
         .expect_err("the server answers 500");
     let message = error.to_string();
     assert!(message.len() < 32 * 1024, "a message of {} bytes", message.len());
+}
+
+#[tokio::test]
+async fn a_listing_whose_pages_never_advance_ends_with_an_error() {
+    use futures::TryStreamExt;
+
+    let object = |key: &str| {
+        format!(
+            "<Contents><Key>{key}</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified>\
+             <ETag>\"e\"</ETag><Size>1</Size></Contents>"
+        )
+    };
+    // Every page is the first one again: its token repeats, or it has none.
+    for token in ["<NextContinuationToken>same</NextContinuationToken>", ""] {
+        let page = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><Name>b</Name>\
+             <KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>\
+             {token}{}{}</ListBucketResult>",
+            object("a"),
+            object("b")
+        );
+        let head =
+            format!("200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}", page.len());
+        let mut settings = S3Settings::new("b");
+        settings.endpoint = Some(answering_server(head, page.into_bytes()));
+        settings.access_key = Some("s3kv-test".to_owned());
+        settings.secret_key = Some("s3kv-test-secret".to_owned());
+        settings.retries = 0;
+        let backend = s3kv_store::s3(settings).expect("opening sends nothing");
+
+        let listed =
+            tokio::time::timeout(Duration::from_mins(1), backend.list("").try_collect::<Vec<_>>())
+                .await
+                .expect("the listing ends by itself")
+                .expect_err("a listing that never advances is an error");
+        assert!(listed.to_string().contains("came back to a name"), "{token:?}: {listed}");
+    }
 }
