@@ -670,9 +670,10 @@ impl Backend for OpendalBackend {
 
 /// Why a listing stopped when `OpenDAL` could not represent a name the server listed.
 const UNLISTABLE: &str = "the server listed an object whose name this client cannot \
-    represent (a key that starts with `/`, as the original library wrote them without a \
-    prefix); list a narrower prefix, or copy such objects with \
-    examples/adopt_original_objects.py";
+    represent: a key that starts with `/`, as the original library wrote them without a \
+    prefix (list a narrower prefix, or copy such objects with \
+    examples/adopt_original_objects.py), or a name outside the prefix it was asked for, which \
+    only a broken server or proxy sends";
 
 /// The next entry of an `OpenDAL` listing, or `Err` when `OpenDAL` panicked on it: it does on
 /// a listed name that starts with `/` under an empty root, and a panic must not cross into the
