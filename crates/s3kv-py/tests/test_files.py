@@ -90,6 +90,16 @@ def test_get_file_to_a_path_is_all_or_nothing(conn, tmp_path):
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".s3kv-partial")]
 
 
+def test_a_file_in_a_missing_folder_is_named_in_the_error(conn, tmp_path):
+    db = conn.collection("files")
+    db["f"] = b"data"
+    target = tmp_path / "no-such-folder" / "out.bin"
+    with pytest.raises(FileNotFoundError) as raised:
+        db.get_file("f", target)
+    assert str(target) in str(raised.value) and "does not exist" in str(raised.value)
+    assert "s3kv-partial" not in str(raised.value)
+
+
 def test_text_values_stream_out_as_utf8(conn):
     db = conn.collection("files")
     db["t"] = "héllo wörld"

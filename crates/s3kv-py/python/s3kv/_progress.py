@@ -263,6 +263,10 @@ def replacing(path_or_fileobj: Union[str, "os.PathLike[str]", IO[bytes]]) -> Ite
             yield file
         return
     directory = os.path.dirname(target)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            errno.ENOENT, f"cannot write {target}: its folder {directory} does not exist", target
+        )
     handle, temporary = tempfile.mkstemp(
         prefix=f".{os.path.basename(target)}.", suffix=".s3kv-partial", dir=directory
     )
