@@ -93,7 +93,7 @@ impl HttpTransport for DirectTransport {
     ) -> opendal::Result<http::Response<HttpBody>> {
         let uri = request.uri().clone();
         let head = request.method() == http::Method::HEAD;
-        let asked = asked_length(&request);
+        let asked = Asked::of(&request);
         let response = self.client.request(request.map(RequestBody)).await.map_err(|error| {
             send_error(&error).with_operation("http::fetch").with_context("url", &uri)
         })?;
@@ -119,11 +119,157 @@ impl HttpTransport for DirectTransport {
                     .with_context("url", &uri)
                     .set_temporary()
             });
-        let body = HttpBody::new(stream, size);
-        let body =
-            if success { within_range(body, size, asked, &named)? } else { error_body(body) };
+        let body = asked.checked(HttpBody::new(stream, size), success, size, &named)?;
         Ok(http::Response::from_parts(parts, body))
     }
+}
+
+/// What a request asked for, which the body of its answer must keep to.
+struct Asked {
+    /// The bytes of a bounded range (see [`asked_length`]).
+    bytes: Option<u64>,
+    /// The prefix of a listing (`ListObjectsV2`), `""` for the whole bucket.
+    listing: Option<String>,
+}
+
+impl Asked {
+    fn of(request: &http::Request<Buffer>) -> Self {
+        Self { bytes: asked_length(request), listing: listed_prefix(request.uri()) }
+    }
+
+    /// The body of the answer: an error's cut short (see [`error_body`]), a successful one
+    /// checked against the range (see [`within_range`]) or the listing's prefix (see
+    /// [`listing_within`]).
+    fn checked(
+        self,
+        body: HttpBody,
+        success: bool,
+        size: Option<u64>,
+        uri: &http::Uri,
+    ) -> opendal::Result<HttpBody> {
+        if !success {
+            return Ok(error_body(body));
+        }
+        let body = within_range(body, size, self.bytes, uri)?;
+        Ok(match self.listing {
+            Some(prefix) => listing_within(body, prefix, uri.clone()),
+            None => body,
+        })
+    }
+}
+
+/// The prefix a `ListObjectsV2` request (`list-type=2`) asks for, decoded; `None` for any other
+/// request, or a prefix that does not decode.
+fn listed_prefix(uri: &http::Uri) -> Option<String> {
+    let mut listing = false;
+    let mut prefix = Some(String::new());
+    for pair in uri.query()?.split('&') {
+        match pair.split_once('=') {
+            Some(("list-type", "2")) => listing = true,
+            Some(("prefix", value)) => prefix = percent_decoded(value),
+            _ => {}
+        }
+    }
+    prefix.filter(|_| listing)
+}
+
+/// `text` with its `%XX` escapes decoded; `None` when they are malformed or not UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        if first == b'%' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(first);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// A listing page's body, held until it is whole and then refused when it names an object
+/// outside `prefix`: the client library takes every listed name to start with the prefix it
+/// asked for, cuts the prefix's length off the front of each, and panics on a name shorter than
+/// that, while a name from elsewhere of the same length would become a key this collection
+/// does not have. A page is at most a thousand names.
+fn listing_within(body: HttpBody, prefix: String, uri: http::Uri) -> HttpBody {
+    body.map_inner(move |stream| {
+        let page = async move {
+            let pieces: Vec<Buffer> = stream.try_collect().await?;
+            let page =
+                Buffer::from(pieces.into_iter().flatten().collect::<Vec<Bytes>>()).to_bytes();
+            if let Some(name) = name_outside(&page, &prefix) {
+                let message = format!(
+                    "the server listed {name:?}, which is outside the prefix {prefix:?} it was \
+                     asked for"
+                );
+                let error = opendal::Error::new(opendal::ErrorKind::Unexpected, message);
+                return Err(error.with_operation("http::fetch").with_context("url", &uri));
+            }
+            Ok(Buffer::from(page))
+        };
+        Box::new(Box::pin(futures::stream::once(page)))
+    })
+}
+
+/// The first `<Key>` of a listing page that does not start with `prefix`, unescaped. A page
+/// that is not UTF-8 is left to the XML parser to refuse.
+fn name_outside(page: &[u8], prefix: &str) -> Option<String> {
+    let mut rest = std::str::from_utf8(page).ok()?;
+    while let Some(start) = rest.find("<Key>") {
+        rest = &rest[start + "<Key>".len()..];
+        let end = rest.find("</Key>")?;
+        let name = xml_unescaped(&rest[..end]);
+        if !name.starts_with(prefix) {
+            return Some(name.into_owned());
+        }
+        rest = &rest[end..];
+    }
+    None
+}
+
+/// XML text with its entity and character references replaced; a malformed one is kept as it
+/// is (the XML parser refuses it).
+fn xml_unescaped(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('&') {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let replaced = rest.find(';').and_then(|end| {
+            let character = match &rest[1..end] {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                reference => {
+                    let number = reference.strip_prefix('#')?;
+                    let code = match number.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => number.parse().ok()?,
+                    };
+                    char::from_u32(code)?
+                }
+            };
+            Some((character, end))
+        });
+        if let Some((character, end)) = replaced {
+            out.push(character);
+            rest = &rest[end + 1..];
+        } else {
+            out.push('&');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    out.into()
 }
 
 /// How many bytes `request` asks for with a bounded `Range` header (`bytes=a-b` or `bytes=-n`);
@@ -320,7 +466,7 @@ impl HttpTransport for ProxiedTransport {
         &self,
         request: http::Request<Buffer>,
     ) -> opendal::Result<http::Response<HttpBody>> {
-        let (uri, asked) = (request.uri().clone(), asked_length(&request));
+        let (uri, asked) = (request.uri().clone(), Asked::of(&request));
         let response = self.0.fetch(request).await.map_err(|error| {
             // The stock transport puts the failure under a bare "send http request".
             match std::error::Error::source(&error) {
@@ -340,11 +486,7 @@ impl HttpTransport for ProxiedTransport {
         let (parts, body) = response.into_parts();
         // reqwest's body keeps the stated size, so an error body cut short reads as a short
         // answer rather than as the server's error: bounded all the same.
-        let body = if parts.status.is_success() {
-            within_range(body, size, asked, &uri)?
-        } else {
-            error_body(body)
-        };
+        let body = asked.checked(body, parts.status.is_success(), size, &uri)?;
         Ok(http::Response::from_parts(parts, body))
     }
 }
@@ -369,5 +511,33 @@ impl Body for RequestBody {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.0.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_request_gives_its_decoded_prefix() {
+        let uri = |text: &str| text.parse::<http::Uri>().expect("a uri");
+        let listed = uri("http://h/b?list-type=2&prefix=a%2Fb%20c%C3%BC%2F&max-keys=10");
+        assert_eq!(listed_prefix(&listed).as_deref(), Some("a/b cü/"));
+        assert_eq!(listed_prefix(&uri("http://h/b?list-type=2")).as_deref(), Some(""));
+        assert_eq!(listed_prefix(&uri("http://h/b/k?x-id=GetObject")), None);
+        assert_eq!(listed_prefix(&uri("http://h/b?list-type=2&prefix=%zz")), None);
+        assert_eq!(percent_decoded("%e2%82%ac"), Some("€".to_owned()));
+        assert_eq!(percent_decoded("%ff"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn names_are_unescaped_before_they_are_compared() {
+        assert_eq!(xml_unescaped("a&amp;b&lt;&#x41;&#66;&apos;"), "a&b<AB'");
+        assert_eq!(xml_unescaped("&bogus; & &#xZZ;"), "&bogus; & &#xZZ;");
+        let page = "<ListBucketResult><Prefix>p/</Prefix><Contents><Key>p/&amp;1</Key></Contents>\
+                    <Contents><Key>p/2</Key></Contents></ListBucketResult>";
+        assert_eq!(name_outside(page.as_bytes(), "p/"), None);
+        assert_eq!(name_outside(page.as_bytes(), "p/&"), Some("p/2".to_owned()));
+        assert_eq!(name_outside(b"<Contents><Key>a</Key></Contents>", "root/"), Some("a".into()));
     }
 }

@@ -52,6 +52,7 @@ async fn unknown_bucket_check_is_invalid_config() {
     let error = backend.check().await.expect_err("the bucket does not exist");
     assert_eq!(error.kind(), ErrorKind::InvalidConfig, "{error}");
     assert!(error.to_string().contains(&error.backend().to_owned()), "{error}");
+    assert!(error.to_string().contains("the bucket does not exist: create it first"), "{error}");
 }
 
 /// Set in the environment of the child process that [`credential_probe_child`] runs in.
@@ -263,39 +264,67 @@ async fn an_error_answer_is_read_only_as_far_as_its_message_needs() {
     assert!(message.len() < 32 * 1024, "a message of {} bytes", message.len());
 }
 
+/// A `ListObjectsV2` answer naming `keys`, with `more` (`IsTruncated` and a token) inside.
+fn list_page(more: &str, keys: &[&str]) -> String {
+    use std::fmt::Write;
+
+    let mut objects = String::new();
+    for key in keys {
+        let _ = write!(
+            objects,
+            "<Contents><Key>{key}</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified>\
+             <ETag>\"e\"</ETag><Size>1</Size></Contents>"
+        );
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><Name>b</Name>\
+         <MaxKeys>1000</MaxKeys>{more}{objects}</ListBucketResult>"
+    )
+}
+
+/// A backend for a server that answers every request with `page`, under `root`.
+fn listing_server(page: String, root: &str) -> std::sync::Arc<dyn s3kv_store::Backend> {
+    let head = format!("200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}", page.len());
+    let mut settings = S3Settings::new("b");
+    settings.endpoint = Some(answering_server(head, page.into_bytes()));
+    settings.access_key = Some("s3kv-test".to_owned());
+    settings.secret_key = Some("s3kv-test-secret".to_owned());
+    root.clone_into(&mut settings.root);
+    settings.retries = 0;
+    s3kv_store::s3(settings).expect("opening sends nothing")
+}
+
 #[tokio::test]
 async fn a_listing_whose_pages_never_advance_ends_with_an_error() {
     use futures::TryStreamExt;
 
-    let object = |key: &str| {
-        format!(
-            "<Contents><Key>{key}</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified>\
-             <ETag>\"e\"</ETag><Size>1</Size></Contents>"
-        )
-    };
     // Every page is the first one again: its token repeats, or it has none.
     for token in ["<NextContinuationToken>same</NextContinuationToken>", ""] {
-        let page = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><Name>b</Name>\
-             <KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>\
-             {token}{}{}</ListBucketResult>",
-            object("a"),
-            object("b")
-        );
-        let head =
-            format!("200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}", page.len());
-        let mut settings = S3Settings::new("b");
-        settings.endpoint = Some(answering_server(head, page.into_bytes()));
-        settings.access_key = Some("s3kv-test".to_owned());
-        settings.secret_key = Some("s3kv-test-secret".to_owned());
-        settings.retries = 0;
-        let backend = s3kv_store::s3(settings).expect("opening sends nothing");
-
+        let page = list_page(&format!("<IsTruncated>true</IsTruncated>{token}"), &["a", "b"]);
+        let backend = listing_server(page, "");
         let listed =
             tokio::time::timeout(Duration::from_mins(1), backend.list("").try_collect::<Vec<_>>())
                 .await
                 .expect("the listing ends by itself")
                 .expect_err("a listing that never advances is an error");
         assert!(listed.to_string().contains("came back to a name"), "{token:?}: {listed}");
+    }
+}
+
+#[tokio::test]
+async fn a_listed_name_outside_the_prefix_is_refused_not_cut_to_fit() {
+    use futures::TryStreamExt;
+
+    // Shorter than the root (the client library would panic on it), and longer with another
+    // start (it would lose the root's length from its front and pass for a key under it).
+    for name in ["a", "elsewhe/k"] {
+        let backend =
+            listing_server(list_page("<IsTruncated>false</IsTruncated>", &[name]), "victim");
+        let listed =
+            tokio::time::timeout(Duration::from_mins(1), backend.list("").try_collect::<Vec<_>>())
+                .await
+                .expect("the listing ends by itself")
+                .expect_err("a name from elsewhere is not a key here");
+        assert!(listed.to_string().contains("outside the prefix"), "{name}: {listed}");
     }
 }
