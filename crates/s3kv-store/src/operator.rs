@@ -468,10 +468,10 @@ impl Backend for OpendalBackend {
                 .lister_with(&format!("{PROBE_FOLDER}/"))
                 .limit(1)
                 .await
-                .map_err(|e| self.wrap(e, "check", Access::Read, ""))?;
+                .map_err(|e| self.check_error(e))?;
             match next_listed(&mut lister).await {
                 Ok(None | Some(Ok(_))) => {}
-                Ok(Some(Err(e))) => return Err(self.wrap(e, "check", Access::Read, "")),
+                Ok(Some(Err(e))) => return Err(self.check_error(e)),
                 Err(()) => return Err(self.error(ErrorKind::Other, "check", "", UNLISTABLE)),
             }
 
@@ -749,6 +749,19 @@ impl Drop for ListProbe<'_> {
 }
 
 impl OpendalBackend {
+    /// The error of the first request a connection makes, saying in plain words what the S3
+    /// error code of a missing bucket means.
+    fn check_error(&self, error: opendal::Error) -> Error {
+        let missing = error.to_string().contains("NoSuchBucket");
+        let error = self.wrap(error, "check", Access::Read, "");
+        if !missing {
+            return error;
+        }
+        let message = "the bucket does not exist: create it first (s3kv does not create \
+                       buckets), or check the bucket's name, the endpoint and the region";
+        self.error(ErrorKind::InvalidConfig, "check", "", message).with_source(error)
+    }
+
     /// Advances a listing by one entry, skipping directories and what the prefix excludes.
     async fn next_entry<'a>(
         &'a self,
