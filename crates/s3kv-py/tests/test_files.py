@@ -79,8 +79,10 @@ def test_get_file_to_a_path_is_all_or_nothing(conn, tmp_path):
         db.get_file("missing", target)
     assert target.read_bytes() == b"precious"
     db["obj"] = {"not": "bytes"}
-    with pytest.raises(s3kv.UnsupportedError):
+    with pytest.raises(s3kv.UnsupportedError) as raised:
         db.get_file("obj", target)
+    assert "read it with collection[key]" in str(raised.value)
+    assert (raised.value.operation, raised.value.key) == ("get_file", "obj")
     assert target.read_bytes() == b"precious"
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".s3kv-partial")]
     payload = os.urandom(2_500_000)

@@ -437,10 +437,12 @@ class Collection(MutableMapping):
                 report(found[0], found[0])
         except UnsupportedError as error:
             wrapped = UnsupportedError(
-                f"the value of key {key!r} is not a file's bytes ({error}): read it with "
+                f"the value of key {key!r} is not a file's bytes: get_file writes values "
+                "stored as bytes or text, and this one is a Python object; read it with "
                 "collection[key]"
             )
-            for name in ("operation", "collection", "key", "backend", "kind"):
+            for name in ("collection", "key", "backend", "kind"):
                 setattr(wrapped, name, getattr(error, name, None))
+            wrapped.operation = "get_file"
             raise wrapped from None
         return found[0]
