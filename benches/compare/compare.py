@@ -38,7 +38,7 @@ MB = 1_000_000
 
 # Full and quick sizes; each can be overridden on the command line.
 FULL = {
-    "value_mb": 100, "repeat": 3, "latency_ops": 300, "batch": 2000, "list_keys": 10_000,
+    "value_mb": 100, "repeat": 5, "latency_ops": 300, "batch": 2000, "list_keys": 10_000,
     "rounds": 5, "list_runs": 3,
 }
 QUICK = {
