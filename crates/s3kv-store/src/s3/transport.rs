@@ -190,24 +190,36 @@ fn percent_decoded(text: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// The largest listing page taken: a page holds at most a thousand names of at most 1024
+/// bytes each, with their metadata, so about 1.5 MB.
+const LIST_PAGE_LIMIT: usize = 16 * 1024 * 1024;
+
 /// A listing page's body, held until it is whole and then refused when it names an object
 /// outside `prefix`: the client library takes every listed name to start with the prefix it
 /// asked for, cuts the prefix's length off the front of each, and panics on a name shorter than
 /// that, while a name from elsewhere of the same length would become a key this collection
-/// does not have. A page is at most a thousand names.
+/// does not have. A page larger than [`LIST_PAGE_LIMIT`] is refused as it arrives.
 fn listing_within(body: HttpBody, prefix: String, uri: http::Uri) -> HttpBody {
-    body.map_inner(move |stream| {
+    let refused = move |message: String, uri: &http::Uri| {
+        let error = opendal::Error::new(opendal::ErrorKind::Unexpected, message);
+        error.with_operation("http::fetch").with_context("url", uri)
+    };
+    body.map_inner(move |mut stream| {
         let page = async move {
-            let pieces: Vec<Buffer> = stream.try_collect().await?;
-            let page =
-                Buffer::from(pieces.into_iter().flatten().collect::<Vec<Bytes>>()).to_bytes();
+            let mut page = Vec::new();
+            while let Some(piece) = stream.try_next().await? {
+                if page.len() + piece.len() > LIST_PAGE_LIMIT {
+                    let limit = LIST_PAGE_LIMIT >> 20;
+                    return Err(refused(format!("a listing page over {limit} MiB"), &uri));
+                }
+                piece.into_iter().for_each(|bytes| page.extend_from_slice(&bytes));
+            }
             if let Some(name) = name_outside(&page, &prefix) {
                 let message = format!(
                     "the server listed {name:?}, which is outside the prefix {prefix:?} it was \
                      asked for"
                 );
-                let error = opendal::Error::new(opendal::ErrorKind::Unexpected, message);
-                return Err(error.with_operation("http::fetch").with_context("url", &uri));
+                return Err(refused(message, &uri));
             }
             Ok(Buffer::from(page))
         };

@@ -328,3 +328,19 @@ async fn a_listed_name_outside_the_prefix_is_refused_not_cut_to_fit() {
         assert!(listed.to_string().contains("outside the prefix"), "{name}: {listed}");
     }
 }
+
+#[tokio::test]
+async fn a_listing_page_beyond_any_real_size_is_refused_as_it_arrives() {
+    use futures::TryStreamExt;
+
+    let padding = format!("{}<Name>", " ".repeat(20 << 20));
+    let page = list_page("<IsTruncated>false</IsTruncated>", &["a"]).replace("<Name>", &padding);
+    let listed = tokio::time::timeout(
+        Duration::from_mins(1),
+        listing_server(page, "").list("").try_collect::<Vec<_>>(),
+    )
+    .await
+    .expect("the listing ends by itself")
+    .expect_err("no listing page is 20 MiB");
+    assert!(listed.to_string().contains("a listing page over 16 MiB"), "{listed}");
+}
