@@ -436,10 +436,13 @@ class Collection(MutableMapping):
                 # Before the file is replaced: a callback that raises leaves the target as it was.
                 report(found[0], found[0])
         except UnsupportedError as error:
+            # The refusal names what the value is stored as: a pickle (of either format) or
+            # CBOR, the two kinds that are not a file's bytes.
+            stored_as = "a pickle" if "pickle" in str(error) else "CBOR"
             wrapped = UnsupportedError(
                 f"the value of key {key!r} is not a file's bytes: get_file writes values "
-                "stored as bytes or text, and this one is a Python object; read it with "
-                "collection[key]"
+                f"stored as bytes or text, and this one is a Python object stored as {stored_as}; "
+                "read it with collection[key]"
             )
             for name in ("collection", "key", "backend", "kind"):
                 setattr(wrapped, name, getattr(error, name, None))
