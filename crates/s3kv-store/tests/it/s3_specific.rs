@@ -294,53 +294,43 @@ fn listing_server(page: String, root: &str) -> std::sync::Arc<dyn s3kv_store::Ba
     s3kv_store::s3(settings).expect("opening sends nothing")
 }
 
-#[tokio::test]
-async fn a_listing_whose_pages_never_advance_ends_with_an_error() {
+/// How a listing of everything under `root` from a server that answers every request with
+/// `page` ends: with an error, within a minute.
+async fn listing_refused(page: String, root: &str) -> s3kv_store::Error {
     use futures::TryStreamExt;
 
+    let backend = listing_server(page, root);
+    tokio::time::timeout(Duration::from_mins(1), backend.list("").try_collect::<Vec<_>>())
+        .await
+        .expect("the listing ends by itself")
+        .expect_err("the listing is refused")
+}
+
+#[tokio::test]
+async fn a_listing_whose_pages_never_advance_ends_with_an_error() {
     // Every page is the first one again: its token repeats, or it has none.
     for token in ["<NextContinuationToken>same</NextContinuationToken>", ""] {
         let page = list_page(&format!("<IsTruncated>true</IsTruncated>{token}"), &["a", "b"]);
-        let backend = listing_server(page, "");
-        let listed =
-            tokio::time::timeout(Duration::from_mins(1), backend.list("").try_collect::<Vec<_>>())
-                .await
-                .expect("the listing ends by itself")
-                .expect_err("a listing that never advances is an error");
+        let listed = listing_refused(page, "").await;
         assert!(listed.to_string().contains("came back to a name"), "{token:?}: {listed}");
     }
 }
 
 #[tokio::test]
 async fn a_listed_name_outside_the_prefix_is_refused_not_cut_to_fit() {
-    use futures::TryStreamExt;
-
     // Shorter than the root (the client library would panic on it), and longer with another
     // start (it would lose the root's length from its front and pass for a key under it).
     for name in ["a", "elsewhe/k"] {
-        let backend =
-            listing_server(list_page("<IsTruncated>false</IsTruncated>", &[name]), "victim");
-        let listed =
-            tokio::time::timeout(Duration::from_mins(1), backend.list("").try_collect::<Vec<_>>())
-                .await
-                .expect("the listing ends by itself")
-                .expect_err("a name from elsewhere is not a key here");
+        let page = list_page("<IsTruncated>false</IsTruncated>", &[name]);
+        let listed = listing_refused(page, "victim").await;
         assert!(listed.to_string().contains("outside the prefix"), "{name}: {listed}");
     }
 }
 
 #[tokio::test]
 async fn a_listing_page_beyond_any_real_size_is_refused_as_it_arrives() {
-    use futures::TryStreamExt;
-
     let padding = format!("{}<Name>", " ".repeat(20 << 20));
     let page = list_page("<IsTruncated>false</IsTruncated>", &["a"]).replace("<Name>", &padding);
-    let listed = tokio::time::timeout(
-        Duration::from_mins(1),
-        listing_server(page, "").list("").try_collect::<Vec<_>>(),
-    )
-    .await
-    .expect("the listing ends by itself")
-    .expect_err("no listing page is 20 MiB");
+    let listed = listing_refused(page, "").await;
     assert!(listed.to_string().contains("a listing page over 16 MiB"), "{listed}");
 }
