@@ -186,29 +186,40 @@ fn answering_server(status_and_headers: String, body: Vec<u8>) -> String {
     format!("http://{address}")
 }
 
-#[tokio::test]
-async fn a_server_claiming_exabytes_costs_an_error_not_the_memory_it_claims() {
+/// Settings for a loopback test server at `endpoint`, with `retries`.
+fn loopback(endpoint: String, retries: u32) -> S3Settings {
+    let mut settings = S3Settings::new("b");
+    settings.endpoint = Some(endpoint);
+    settings.access_key = Some("s3kv-test".to_owned());
+    settings.secret_key = Some("s3kv-test-secret".to_owned());
+    settings.retries = retries;
+    settings
+}
+
+/// How a streamed read of `k` ends: with an error, within a minute.
+async fn streamed_read_refused(settings: S3Settings, why: &str) -> s3kv_store::Error {
     use futures::TryStreamExt;
 
+    let backend = s3kv_store::s3(settings).expect("opening sends nothing");
+    let read = async {
+        let (_, body) = backend.get_stream("k").await?;
+        body.try_collect::<Vec<_>>().await
+    };
+    tokio::time::timeout(Duration::from_mins(1), read)
+        .await
+        .expect("the read ends by itself")
+        .expect_err(why)
+}
+
+#[tokio::test]
+async fn a_server_claiming_exabytes_costs_an_error_not_the_memory_it_claims() {
     // hyper refuses lengths past `i64::MAX` itself.
     for claimed in [i64::MAX.unsigned_abs(), 1 << 56, 1 << 50, (1 << 20) + 1] {
-        let mut settings = S3Settings::new("b");
-        settings.endpoint = Some(lying_server(claimed, 100));
-        settings.access_key = Some("s3kv-test".to_owned());
-        settings.secret_key = Some("s3kv-test-secret".to_owned());
-        settings.retries = 0;
-        let backend = s3kv_store::s3(settings).expect("opening sends nothing");
-
-        let read = async {
-            let (_, body) = backend.get_stream("k").await?;
-            body.try_collect::<Vec<_>>().await
-        };
-        let error = tokio::time::timeout(Duration::from_mins(1), read)
-            .await
-            .expect("the read ends by itself")
-            .expect_err("100 bytes are not the size claimed");
-
+        let settings = loopback(lying_server(claimed, 100), 0);
+        let error =
+            streamed_read_refused(settings.clone(), "100 bytes are not the size claimed").await;
         assert_eq!(error.kind(), ErrorKind::Unavailable, "{claimed}: {error}");
+        let backend = s3kv_store::s3(settings).expect("opening sends nothing");
         let get = backend.get("k").await.expect_err("nor as a whole read");
         assert_eq!(get.kind(), ErrorKind::Unavailable, "{claimed}: {get}");
     }
@@ -216,30 +227,16 @@ async fn a_server_claiming_exabytes_costs_an_error_not_the_memory_it_claims() {
 
 #[tokio::test]
 async fn a_server_that_ignores_ranges_is_refused_not_believed() {
-    use futures::TryStreamExt;
-
     const PART: usize = 5 * 1024 * 1024;
     let size = 12 * 1024 * 1024;
     // The whole object for every part, or a part and a bit before hanging up: either hands over
     // more than a part asked for. Believed, the first gives a stream longer than the object;
     // the second, retried, had the client library count past the end of the range.
     for sent in [size, PART + 1024 * 1024] {
-        let mut settings = S3Settings::new("b");
-        settings.endpoint = Some(lying_server(size as u64, sent));
-        settings.access_key = Some("s3kv-test".to_owned());
-        settings.secret_key = Some("s3kv-test-secret".to_owned());
-        settings.retries = 2;
+        let mut settings = loopback(lying_server(size as u64, sent), 2);
         settings.part_size = PART;
-        let backend = s3kv_store::s3(settings).expect("opening sends nothing");
-
-        let read = async {
-            let (_, body) = backend.get_stream("k").await?;
-            body.try_collect::<Vec<_>>().await
-        };
-        let error = tokio::time::timeout(Duration::from_mins(1), read)
-            .await
-            .expect("the read ends by itself")
-            .expect_err("parts longer than asked are not handed out");
+        let error =
+            streamed_read_refused(settings, "parts longer than asked are not handed out").await;
         assert!(error.to_string().contains("ignored or misread the requested range"), "{error}");
     }
 }
@@ -249,11 +246,7 @@ async fn an_error_answer_is_read_only_as_far_as_its_message_needs() {
     // An error document that goes on for 64 MiB.
     let sent = 64 << 20;
     let head = format!("500 Internal Server Error\r\nContent-Length: {sent}");
-    let mut settings = S3Settings::new("b");
-    settings.endpoint = Some(answering_server(head, vec![b'A'; sent]));
-    settings.access_key = Some("s3kv-test".to_owned());
-    settings.secret_key = Some("s3kv-test-secret".to_owned());
-    settings.retries = 0;
+    let settings = loopback(answering_server(head, vec![b'A'; sent]), 0);
     let backend = s3kv_store::s3(settings).expect("opening sends nothing");
 
     let error = tokio::time::timeout(Duration::from_mins(1), backend.get("k"))
@@ -285,12 +278,8 @@ fn list_page(more: &str, keys: &[&str]) -> String {
 /// A backend for a server that answers every request with `page`, under `root`.
 fn listing_server(page: String, root: &str) -> std::sync::Arc<dyn s3kv_store::Backend> {
     let head = format!("200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}", page.len());
-    let mut settings = S3Settings::new("b");
-    settings.endpoint = Some(answering_server(head, page.into_bytes()));
-    settings.access_key = Some("s3kv-test".to_owned());
-    settings.secret_key = Some("s3kv-test-secret".to_owned());
+    let mut settings = loopback(answering_server(head, page.into_bytes()), 0);
     root.clone_into(&mut settings.root);
-    settings.retries = 0;
     s3kv_store::s3(settings).expect("opening sends nothing")
 }
 
