@@ -279,7 +279,7 @@ impl Collection {
             if !self.trusts(false)
                 && let Ok(header) = s3kv_codec::read_header(stored)
             {
-                self.refuse_untrusted(header.kind)?;
+                self.refuse_untrusted(header.kind, false)?;
             }
             let decoded = s3kv_codec::decode(stored, self.inner.key.as_deref(), identity)
                 .map_err(value_error)?;
@@ -297,12 +297,14 @@ impl Collection {
         Ok(value)
     }
 
-    /// Refuses a value whose header says it is a pickle this collection may not hand out (see
-    /// [`Collection::pickle_allowed`]), before any of it is decoded: a value planted to be
-    /// refused costs its header, not its size.
-    fn refuse_untrusted(&self, kind: PayloadKind) -> Result<()> {
-        if kind == PayloadKind::Pickle && !self.trusts(false) {
-            return Err(Error::new(ErrorKind::Unsupported, UNTRUSTED_PICKLE));
+    /// Refuses a pickle this collection may not hand out (see [`Collection::pickle_allowed`]):
+    /// one whose header says so, before any of it is decoded (a value planted to be refused
+    /// costs its header, not its size), and one found in the read cache, which every opening
+    /// of the collection with the same ttl shares, whatever its `allow_pickle`.
+    fn refuse_untrusted(&self, kind: PayloadKind, legacy: bool) -> Result<()> {
+        if kind == PayloadKind::Pickle && !self.trusts(legacy) {
+            let why = if legacy { UNTRUSTED_LEGACY } else { UNTRUSTED_PICKLE };
+            return Err(Error::new(ErrorKind::Unsupported, why));
         }
         Ok(())
     }

@@ -318,7 +318,12 @@ impl Collection {
         let writes = self.writes();
         if let Some(cache) = &self.inner.cache {
             match self.look_up(cache, key, &path, revalidate).await? {
-                Looked::Done(found) => return Ok(found.map(Opened::Whole)),
+                Looked::Done(found) => {
+                    if let Some(value) = &found {
+                        self.refuse_untrusted(value.kind, value.legacy)?;
+                    }
+                    return Ok(found.map(Opened::Whole));
+                }
                 Looked::Changed(object) => {
                     let value = self.keep(key, writes, &object.bytes, object.meta.etag)?;
                     return Ok(Some(Opened::Whole(value)));
@@ -339,7 +344,7 @@ impl Collection {
             .then(|| s3kv_codec::read_header(&head).ok())
             .flatten();
         if let Some(header) = &header {
-            self.refuse_untrusted(header.kind)?;
+            self.refuse_untrusted(header.kind, false)?;
         }
         let stated =
             header.and_then(|header| stated_len(&header, meta.size).map(|len| (header.kind, len)));

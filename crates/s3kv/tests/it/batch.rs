@@ -144,6 +144,18 @@ async fn pickles(target: &Target) {
         let read = allowed.get(key).await.expect("allowed").expect("present");
         assert_eq!((read.kind, read.data == data), (PayloadKind::Pickle, true), "{key}");
     }
+    // Openings with the same ttl share one read cache: what one that allows pickles read is not
+    // handed to one that does not.
+    let cached = |allow: bool| {
+        let mut options = Map::new();
+        options.insert("ttl".into(), json!("10m"));
+        options.insert("allow_pickle".into(), json!(allow));
+        connection.collection("pickles", options)
+    };
+    let (trusting, wary) =
+        (cached(true).await.expect("opens"), cached(false).await.expect("opens"));
+    assert!(trusting.get("small").await.expect("allowed").is_some());
+    assert_eq!(wary.get("small").await.is_err(), on_s3, "a cached pickle");
 
     let mut options = Map::new();
     options.insert("allow_pickle".into(), json!("perhaps"));
